@@ -1,0 +1,878 @@
+"""CIS Kubernetes 1.2.31: does kube-apiserver authenticate clients with TLS certificates?
+
+The whole runtime of the check lives in this one module so that the same file works installed from the wheel
+(`datadog_checks.cis_kubernetes`) and dropped as `checks.d/cis_kubernetes.py` (the Helm chart's `datadog.checksd`).
+It imports only what the Agent's embedded Python ships.
+
+Pipeline, with plain data between the steps:
+    find apiserver processes -> read their effective flags -> open the CA file as the apiserver sees it
+    -> judge -> report.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psutil
+from cryptography import x509
+
+from datadog_checks.base import AgentCheck, ConfigurationError
+
+try:  # the Agent provides this module; outside it, the stub from datadog_checks.base
+    import datadog_agent
+except ImportError:  # pragma: no cover - depends on where the check runs
+    from datadog_checks.base.stubs import datadog_agent
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The control, as data
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    rule_id: str
+    framework: str
+    flag: str
+    title: str
+    rationale: str
+    remediation: Mapping[str, str]
+    numbering: Mapping[str, str]  # CIS Kubernetes benchmark version -> this control's number in it
+
+
+CONTROL = Control(
+    id='1.2.31',
+    rule_id='cis-kubernetes-1.5.1-1.2.31',
+    framework='cis-kubernetes',
+    flag='client-ca-file',
+    title='The API server should set up TLS connection for client authentication',
+    rationale=(
+        'With --client-ca-file set, kube-apiserver authenticates any client presenting a certificate signed by one '
+        'of the authorities in that file. Without it, kubelets, controllers and administrators cannot authenticate '
+        'with client certificates, and a missing or broken file stops the apiserver at its next restart.'
+    ),
+    remediation={
+        'default': (
+            'Set --client-ca-file=<path/to/client-ca-file> on kube-apiserver (a PEM bundle of the CA certificates '
+            'that sign client certificates) wherever this node defines its arguments, then restart kube-apiserver.'
+        ),
+        'kubeadm': (
+            'Edit the static pod manifest /etc/kubernetes/manifests/kube-apiserver.yaml on this node and set '
+            '--client-ca-file=/etc/kubernetes/pki/ca.crt (or your client CA bundle); the kubelet restarts the '
+            'apiserver when the manifest changes.'
+        ),
+    },
+    numbering={
+        '1.5.1': '1.2.31',
+        '1.6': '1.2.31',
+        '1.20': '1.2.30',
+        '1.23': '1.2.28',
+        '1.24': '1.2.27',
+        '1.7': '1.2.27',
+        '1.8': '1.2.26',
+        '1.9': '1.2.25',
+        '1.10': '1.2.25',
+        '1.11': '1.2.25',
+        '1.12': '1.2.25',
+    },
+)
+
+CONTROL_TAG = f'{CONTROL.framework}:{CONTROL.id}'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading flags as kube-apiserver does (spf13/pflag with Kubernetes' word-separator normalization)
+# --------------------------------------------------------------------------------------------------------------
+
+# Flags that never take the next argument: kube-apiserver's boolean flags across releases, plus --version, whose
+# value is optional (pflag NoOptDefVal). A flag missing here is read as taking a value, which can only turn a set
+# --client-ca-file into "absent" (a false failure), never the reverse.
+NO_VALUE_FLAGS = frozenset(
+    {
+        'add-dir-header',
+        'aggregator-reject-forwarding-redirect',
+        'allow-privileged',
+        'alsologtostderr',
+        'anonymous-auth',
+        'audit-log-batch-throttle-enable',
+        'audit-log-compress',
+        'audit-log-truncate-enabled',
+        'audit-webhook-batch-throttle-enable',
+        'audit-webhook-truncate-enabled',
+        'contention-profiling',
+        'disable-http2-serving',
+        'emulation-forward-compatible',
+        'enable-aggregator-routing',
+        'enable-bootstrap-token-auth',
+        'enable-garbage-collector',
+        'enable-inflight-quota-handler',
+        'enable-logs-handler',
+        'enable-priority-and-fairness',
+        'enable-swagger-ui',
+        'encryption-provider-config-automatic-reload',
+        'experimental-logging-sanitization',
+        'help',
+        'kubelet-https',
+        'log-json-split-stream',
+        'log-text-split-stream',
+        'logtostderr',
+        'one-output',
+        'permit-address-sharing',
+        'permit-port-sharing',
+        'profiling',
+        'repair-malformed-updates',
+        'runtime-config-emulation-forward-compatible',
+        'send-retry-after-while-not-ready-once',
+        'service-account-extend-token-expiration',
+        'service-account-lookup',
+        'shutdown-send-retry-after',
+        'skip-headers',
+        'skip-log-headers',
+        'version',
+        'watch-cache',
+    }
+)
+# kube-apiserver's one-letter flags: -v takes a value, -h does not.
+SHORTHAND_FLAGS = {'v': ('v', True), 'h': ('help', False)}
+
+
+def normalize_flag_name(name: str) -> str:
+    return name.replace('_', '-')
+
+
+def effective_flags(args: Sequence[str]) -> dict[str, str]:
+    """Each flag's effective value (the last occurrence) in `args`, the arguments after the program name.
+
+    Positional arguments are skipped; parsing stops at `--`. Tokens pflag would reject (and so a running apiserver
+    cannot have) are skipped.
+    """
+    values: dict[str, str] = {}
+    i, n = 0, len(args)
+    while i < n:
+        token = args[i]
+        i += 1
+        if len(token) < 2 or token[0] != '-':
+            continue
+        if token == '--':
+            break
+        if token[1] == '-':
+            name, has_value, value = token[2:].partition('=')
+            if not name or name[0] in '-=':
+                continue
+            name = normalize_flag_name(name)
+            if not has_value:
+                if name in NO_VALUE_FLAGS:
+                    value = 'true'
+                elif i < n:
+                    value = args[i]
+                    i += 1
+                else:
+                    continue
+            values[name] = value
+            continue
+        shorthands = token[1:]
+        while shorthands:
+            name, takes_value = SHORTHAND_FLAGS.get(shorthands[0], (None, False))
+            if name is None:
+                break
+            if len(shorthands) > 2 and shorthands[1] == '=':
+                values[name] = shorthands[2:]
+                break
+            if not takes_value:
+                values[name] = 'true'
+                shorthands = shorthands[1:]
+                continue
+            if len(shorthands) > 1:
+                values[name] = shorthands[1:]
+            elif i < n:
+                values[name] = args[i]
+                i += 1
+            break
+    return values
+
+
+# Values of flags named like these never leave the check: not in events, messages or logs.
+SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
+
+
+def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
+    return [
+        value
+        for name, value in flags.items()
+        if value and name not in NO_VALUE_FLAGS and any(word in name for word in SECRET_FLAG_WORDS)
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Finding kube-apiserver processes
+# --------------------------------------------------------------------------------------------------------------
+
+APISERVER_PROGRAM = 'kube-apiserver'
+# Multi-call binaries: program name -> subcommands that run the apiserver.
+MULTICALL_PROGRAMS = {'hyperkube': frozenset({'apiserver', 'kube-apiserver'})}
+COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
+
+
+@dataclass(frozen=True)
+class ApiserverProcess:
+    pid: int
+    create_time: float
+    name: str
+    args: tuple[str, ...]  # the apiserver's arguments, without the program (and subcommand)
+    flags: Mapping[str, str] = field(repr=False, compare=False, hash=False, default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f'{self.name} (pid {self.pid})'
+
+
+def might_be_apiserver(comm: str) -> bool:
+    """Cheap first filter on the process name alone."""
+    return comm.startswith(APISERVER_PROGRAM) or comm in MULTICALL_PROGRAMS
+
+
+def apiserver_arguments(comm: str, argv: Sequence[str]) -> tuple[str, ...] | None:
+    """The apiserver's flag arguments when (comm, argv) is kube-apiserver itself, else None.
+
+    Identity comes from what the process is (its name and program), never from text in its arguments: wrappers
+    such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but are not the apiserver.
+    """
+    if not argv:
+        return None
+    program = argv[0].rsplit('/', 1)[-1]
+    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:
+        return None
+    if program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-'):
+        return tuple(argv[1:])
+    subcommands = MULTICALL_PROGRAMS.get(program)
+    if subcommands and len(argv) > 1 and argv[1] in subcommands:
+        return tuple(argv[2:])
+    return None
+
+
+def read_proc_bytes(procfs: str, pid: int, name: str, limit: int = 1 << 20) -> bytes:
+    fd = os.open(f'{procfs}/{pid}/{name}', os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b''.join(chunks)
+    finally:
+        os.close(fd)
+
+
+def split_cmdline(raw: bytes) -> list[str]:
+    """argv exactly as the kernel holds it: NUL-separated, empty arguments kept."""
+    if not raw:
+        return []
+    if raw.endswith(b'\0'):
+        raw = raw[:-1]
+    return [os.fsdecode(arg) for arg in raw.split(b'\0')]
+
+
+PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ProcessLookupError, OSError)
+
+
+def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
+    """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
+    try:
+        comm = read_proc_bytes(procfs, pid, 'comm').rstrip(b'\n').decode('utf-8', 'replace')
+        if not might_be_apiserver(comm):
+            return None
+        args = apiserver_arguments(comm, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
+        if args is None:
+            return None
+        create_time = psutil.Process(pid).create_time()
+    except PROCESS_GONE:
+        return None
+    return ApiserverProcess(pid=pid, create_time=create_time, name=comm, args=args, flags=effective_flags(args))
+
+
+def find_apiserver_processes(procfs: str) -> list[ApiserverProcess]:
+    found = []
+    for pid in psutil.pids():
+        process = read_apiserver_process(procfs, pid)
+        if process is not None:
+            found.append(process)
+    return found
+
+
+def is_same_process_running(process: ApiserverProcess) -> bool:
+    try:
+        current = psutil.Process(process.pid)
+        return current.create_time() == process.create_time and current.status() != psutil.STATUS_ZOMBIE
+    except PROCESS_GONE:
+        return False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The CA file, as the apiserver sees it
+# --------------------------------------------------------------------------------------------------------------
+
+MAX_SYMLINKS = 40  # as the kernel's path walk
+
+
+@dataclass(frozen=True)
+class CaFileContent:
+    """What opening the CA file inside the apiserver's root gave: its bytes, or why there are none."""
+
+    data: bytes | None
+    problem: str | None = None  # missing | not_regular | permission | too_large | error
+    detail: str = ''
+
+
+class _OutsideView(Exception):
+    """The path cannot be walked; `problem` says how a verdict should read it."""
+
+    def __init__(self, problem: str, detail: str):
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+
+
+_ERRNO_PROBLEMS = {
+    errno.ENOENT: ('missing', 'does not exist'),
+    errno.ENOTDIR: ('missing', 'a component of the path is not a directory'),
+    errno.ELOOP: ('missing', 'too many levels of symbolic links'),
+    errno.EACCES: ('permission', 'permission denied to the Agent'),
+    errno.EPERM: ('permission', 'permission denied to the Agent'),
+}
+
+
+def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.stat_result]:
+    """Resolve `path` as a process whose root is `root_fd` and working directory `start_fd` would.
+
+    Returns (parent directory fd, final name, lstat of the final entry); the caller closes the fd. Every step is
+    opened with O_NOFOLLOW relative to the previous one, symbolic links are read and resolved here, and `..` stops
+    at the root: nothing outside the apiserver's root is ever reached.
+    """
+    root_st = os.fstat(root_fd)
+    root_id = (root_st.st_dev, root_st.st_ino)
+    current = os.dup(root_fd if path.startswith('/') else start_fd)
+    parts = [part for part in path.split('/') if part not in ('', '.')]
+    parts.reverse()
+    links = 0
+    try:
+        while True:
+            if not parts:  # the path names a directory (or the root itself)
+                return current, '.', os.fstat(current)
+            part = parts.pop()
+            if part == '..':
+                st = os.fstat(current)
+                if (st.st_dev, st.st_ino) != root_id:
+                    parent = os.open('..', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=current)
+                    os.close(current)
+                    current = parent
+                continue
+            st = os.stat(part, dir_fd=current, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, 'too many levels of symbolic links')
+                target = os.readlink(part, dir_fd=current)
+                if target.startswith('/'):
+                    os.close(current)
+                    current = os.dup(root_fd)
+                parts.extend(reversed([p for p in target.split('/') if p not in ('', '.')]))
+                continue
+            if not parts:
+                return current, part, st
+            if not stat.S_ISDIR(st.st_mode):
+                raise OSError(errno.ENOTDIR, 'not a directory')
+            nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
+            os.close(current)
+            current = nxt
+    except BaseException:
+        os.close(current)
+        raise
+
+
+def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:
+    """Read `path` as the process whose root and working directory are the links `root` and `cwd` would.
+
+    Only a regular file is opened (a FIFO or device never blocks the check), and at most `max_size` bytes are read.
+    """
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
+        if problem == 'missing':
+            return CaFileContent(None, 'error', "the apiserver's root is gone")
+        return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
+    cwd_fd = -1
+    parent_fd = -1
+    try:
+        if not path.startswith('/'):
+            cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path)
+        if not stat.S_ISREG(st.st_mode):
+            return CaFileContent(None, 'not_regular', f'is not a regular file ({_file_kind(st.st_mode)})')
+        if st.st_size > max_size:
+            return CaFileContent(None, 'too_large', f'is {st.st_size} bytes, over max_ca_file_size ({max_size})')
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=parent_fd)
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
+                return CaFileContent(None, 'error', 'was replaced while being opened')
+            data = _read_at_most(fd, max_size + 1)
+        finally:
+            os.close(fd)
+        if len(data) > max_size:
+            return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
+        return CaFileContent(data)
+    except OSError as e:
+        problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
+        return CaFileContent(None, problem, detail)
+    finally:
+        for fd in (parent_fd, cwd_fd, root_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 20, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b''.join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, 'a directory'),
+        (stat.S_ISFIFO, 'a FIFO'),
+        (stat.S_ISCHR, 'a character device'),
+        (stat.S_ISBLK, 'a block device'),
+        (stat.S_ISSOCK, 'a socket'),
+    ):
+        if test(mode):
+            return kind
+    return 'not a regular file'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What the CA bundle holds (pure)
+# --------------------------------------------------------------------------------------------------------------
+
+# Go's pem.Decode: a block is BEGIN/END lines of the same type; text around and between blocks is ignored.
+PEM_BLOCK = re.compile(rb'-----BEGIN ([^\r\n-]*)-----\r?\n(.*?)-----END \1-----', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class BundleCertificate:
+    subject: str
+    is_ca: bool
+    not_before: float  # POSIX timestamps
+    not_after: float
+
+
+@dataclass(frozen=True)
+class CaBundle:
+    certificates: tuple[BundleCertificate, ...]
+    unparseable: int  # CERTIFICATE blocks that do not parse: the apiserver refuses to start on them
+
+    @property
+    def ca_certificates(self) -> tuple[BundleCertificate, ...]:
+        return tuple(cert for cert in self.certificates if cert.is_ca)
+
+
+def ca_bundle_from_pem(data: bytes) -> CaBundle:
+    certificates = []
+    unparseable = 0
+    for block_type, body in PEM_BLOCK.findall(data):
+        if block_type != b'CERTIFICATE':
+            continue
+        try:
+            der = base64.b64decode(b''.join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            continue  # pem.Decode skips a block whose body is not base64
+        try:
+            certificates.append(_bundle_certificate(x509.load_der_x509_certificate(der)))
+        except Exception:  # cryptography raises ValueError and friends on malformed DER or extensions
+            unparseable += 1
+    return CaBundle(certificates=tuple(certificates), unparseable=unparseable)
+
+
+def _bundle_certificate(cert: x509.Certificate) -> BundleCertificate:
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        subject = cert.subject.rfc4514_string()
+    except ValueError:
+        subject = '<unreadable subject>'
+    return BundleCertificate(
+        subject=subject,
+        is_ca=is_ca,
+        not_before=_utc(cert, 'not_valid_before').timestamp(),
+        not_after=_utc(cert, 'not_valid_after').timestamp(),
+    )
+
+
+def _utc(cert: x509.Certificate, name: str) -> datetime:
+    value = getattr(cert, name + '_utc', None)  # cryptography >= 42
+    if value is None:  # pragma: no cover - older cryptography
+        value = getattr(cert, name).replace(tzinfo=UTC)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Judging (pure)
+# --------------------------------------------------------------------------------------------------------------
+
+SECONDS_PER_DAY = 86400.0
+# Worst first when several apiserver processes are judged on one node.
+STATUS_SEVERITY = {AgentCheck.CRITICAL: 3, AgentCheck.UNKNOWN: 2, AgentCheck.WARNING: 1, AgentCheck.OK: 0}
+
+
+# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged.
+COMPLIANT_BY_STATUS = {AgentCheck.OK: True, AgentCheck.WARNING: True, AgentCheck.CRITICAL: False}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict for one apiserver process."""
+
+    status: int
+    reason: str  # one line, leads with the verdict
+    process: ApiserverProcess | None = None
+    ca_file: str | None = None
+    bundle: CaBundle | None = None
+    days_left: float | None = None
+
+    @property
+    def compliant(self) -> bool | None:
+        return COMPLIANT_BY_STATUS.get(self.status)
+
+
+def judge(
+    process: ApiserverProcess,
+    ca_file: str | None,
+    content: CaFileContent | None,
+    bundle: CaBundle | None,
+    now: float,
+    days_warning: int,
+) -> Finding:
+    """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
+    who = process.label
+    if ca_file is None:
+        reason = f'FAIL: {who} runs without --client-ca-file: client certificate authentication is off.'
+        return Finding(AgentCheck.CRITICAL, reason, process)
+    if ca_file == '':
+        reason = f'FAIL: {who} has an empty --client-ca-file: client certificate authentication is off.'
+        return Finding(AgentCheck.CRITICAL, reason, process, ca_file)
+    the_file = f'the client CA file {ca_file} of {who}'
+    if content is None or content.data is None:
+        problem, detail = (content.problem, content.detail) if content else ('error', 'was not read')
+        if problem in ('missing', 'not_regular'):
+            reason = f'FAIL: {the_file} {detail}; the apiserver cannot load it and will not restart.'
+            return Finding(AgentCheck.CRITICAL, reason, process, ca_file)
+        if problem == 'permission':
+            reason = (
+                f'WARNING: --client-ca-file is set on {who} but the Agent cannot read {ca_file} ({detail}). '
+                'Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
+                'CAP_DAC_READ_SEARCH) to verify the file.'
+            )
+            return Finding(AgentCheck.WARNING, reason, process, ca_file)
+        return Finding(AgentCheck.UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
+    assert bundle is not None
+    cas = bundle.ca_certificates
+    days_left = round((min(c.not_after for c in cas) - now) / SECONDS_PER_DAY, 2) if cas else None
+    valid = [c for c in cas if c.not_before <= now <= c.not_after]
+    summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
+    if bundle.unparseable:
+        status, reason = (
+            AgentCheck.CRITICAL,
+            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse; '
+            'the apiserver will not restart with it.',
+        )
+    elif not bundle.certificates:
+        status, reason = AgentCheck.CRITICAL, f'FAIL: {the_file} holds no PEM certificate.'
+    elif not cas:
+        status, reason = (
+            AgentCheck.CRITICAL,
+            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA '
+            '(basicConstraints CA:TRUE).',
+        )
+    elif not valid:
+        status, reason = (
+            AgentCheck.CRITICAL,
+            f'FAIL: every CA certificate in {the_file} is expired or not yet valid; no client certificate can be '
+            'verified.',
+        )
+    elif days_left < 0:
+        status, reason = AgentCheck.WARNING, f'WARNING: {the_file} holds an expired CA certificate ({summary}).'
+    elif days_left <= days_warning:
+        status, reason = (
+            AgentCheck.WARNING,
+            f'WARNING: a CA certificate in {the_file} expires in {days_left:.1f} days ({summary}).',
+        )
+    else:
+        status, reason = AgentCheck.OK, f'PASS: {who} authenticates clients against {ca_file} ({summary}).'
+    return Finding(status, reason, process, ca_file, bundle, days_left)
+
+
+def node_verdict(findings: Sequence[Finding]) -> Finding:
+    """The worst finding over all apiserver processes of the node."""
+    return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
+
+
+def compliance_status(finding: Finding) -> str | None:
+    if finding.compliant is None:
+        return None
+    return 'passed' if finding.compliant else 'failed'
+
+
+def event_text(finding: Finding, remediation: str) -> str:
+    lines = ['%%%', finding.reason, '']
+    process = finding.process
+    if process is not None:
+        lines.append(f'* Process: `{process.name}`, pid {process.pid}')
+    value = 'not set' if finding.ca_file is None else f'`{finding.ca_file}`' if finding.ca_file else 'empty'
+    lines.append(f'* Effective `--client-ca-file`: {value}')
+    bundle = finding.bundle
+    if bundle is not None:
+        lines.append(
+            f'* The file holds {len(bundle.certificates)} certificate(s), {len(bundle.ca_certificates)} of them CA'
+            + (f', {bundle.unparseable} unparseable' if bundle.unparseable else '')
+        )
+        for cert in bundle.ca_certificates[:5]:
+            expiry = datetime.fromtimestamp(cert.not_after, UTC).strftime('%Y-%m-%d')
+            lines.append(f'  * CA `{cert.subject}`, valid until {expiry}')
+    if finding.days_left is not None:
+        lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
+    lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
+    return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    tags: tuple[str, ...] = ()
+    days_warning: int = 30
+    event_resend_interval: int = 86400
+    rescan_every: int = 10
+    max_ca_file_size: int = 4 * 1024 * 1024
+
+    @classmethod
+    def from_instance(cls, instance: Mapping) -> Settings:
+        if not isinstance(instance, Mapping):
+            raise ConfigurationError('the instance must be a mapping of options')
+        tags = instance.get('tags') or []
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise ConfigurationError('`tags` must be a list of strings')
+        return cls(
+            tags=tuple(tags),
+            days_warning=_integer(instance, 'days_warning', cls.days_warning, minimum=0),
+            event_resend_interval=_integer(instance, 'event_resend_interval', cls.event_resend_interval, minimum=0),
+            rescan_every=_integer(instance, 'rescan_every', cls.rescan_every, minimum=1),
+            max_ca_file_size=_integer(instance, 'max_ca_file_size', cls.max_ca_file_size, minimum=1),
+        )
+
+
+def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
+    value = instance.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f'`{name}` must be an integer of at least {minimum}, got {value!r}')
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The check
+# --------------------------------------------------------------------------------------------------------------
+
+
+class CisKubernetesCheck(AgentCheck):
+    __NAMESPACE__ = 'cis_kubernetes'
+
+    SERVICE_CHECK = 'apiserver.client_ca_file'
+    METRIC_COMPLIANT = 'control.compliant'
+    METRIC_PROCESSES = 'apiserver.processes'
+    METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
+    METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
+    STATE_KEY = 'announced_status'
+    MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
+
+    def __init__(self, name, init_config, instances):
+        super().__init__(name, init_config, instances)
+        self.settings = Settings.from_instance(self.instance or {})
+        self.tags = [*self.settings.tags, CONTROL_TAG]
+        self._apiservers: list[ApiserverProcess] = []
+        self._scanned = False
+        self._runs_since_scan = 0
+        self._bundles: dict[bytes, CaBundle] = {}  # sha256 of a file's content -> what it holds
+        self._secrets: set[str] = set()
+
+    def check(self, _):
+        try:
+            self._evaluate()
+        except Exception as e:  # never let an error escape into the Agent: report it instead
+            self.log.exception('CIS %s could not be evaluated', CONTROL.id)
+            self.service_check(
+                self.SERVICE_CHECK,
+                AgentCheck.UNKNOWN,
+                tags=self.tags,
+                message=self._message(
+                    f'UNKNOWN: the check could not evaluate CIS {CONTROL.id}: {type(e).__name__}: {e}'
+                ),
+            )
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def _evaluate(self) -> None:
+        procfs = self._procfs()
+        apiservers = self._current_apiservers(procfs)
+        self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
+        if not apiservers:
+            self.log.debug('No kube-apiserver process on this node: CIS %s does not apply here', CONTROL.id)
+            return
+        now = time.time()
+        findings = [self._finding(procfs, process, now) for process in apiservers]
+        self._report(findings, now)
+
+    def _procfs(self) -> str:
+        procfs = (datadog_agent.get_config('procfs_path') or psutil.PROCFS_PATH or '/proc').rstrip('/') or '/proc'
+        if procfs != psutil.PROCFS_PATH:
+            psutil.PROCFS_PATH = procfs  # as the Agent's own process check does, so psutil reads the host's /proc
+        return procfs
+
+    def _current_apiservers(self, procfs: str) -> list[ApiserverProcess]:
+        """Known apiservers while they all still run; a full scan every `rescan_every` runs or when one is gone."""
+        self._runs_since_scan += 1
+        if (
+            not self._scanned
+            or self._runs_since_scan >= self.settings.rescan_every
+            or not all(is_same_process_running(p) for p in self._apiservers)
+        ):
+            self._scan(procfs)
+        return self._apiservers
+
+    def _scan(self, procfs: str) -> None:
+        self._apiservers = find_apiserver_processes(procfs)
+        self._scanned = True
+        self._runs_since_scan = 0
+        for process in self._apiservers:
+            for secret in secret_flag_values(process.flags):
+                if secret not in self._secrets:
+                    self._secrets.add(secret)
+                    self.register_secret(secret)
+
+    def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
+        ca_file = process.flags.get(CONTROL.flag)
+        content = bundle = None
+        if ca_file:
+            base = f'{procfs}/{process.pid}'
+            content = read_file_in_root(f'{base}/root', f'{base}/cwd', ca_file, self.settings.max_ca_file_size)
+            if content.data is not None:
+                bundle = self._bundle(content.data)
+        return judge(process, ca_file, content, bundle, now, self.settings.days_warning)
+
+    def _bundle(self, data: bytes) -> CaBundle:
+        digest = hashlib.sha256(data).digest()
+        bundle = self._bundles.get(digest)
+        if bundle is None:
+            if len(self._bundles) >= 8:  # a few files, a few versions: keep the cache small
+                self._bundles.clear()
+            bundle = self._bundles[digest] = ca_bundle_from_pem(data)
+        return bundle
+
+    # -- reporting -------------------------------------------------------------------------------------------------
+
+    def _report(self, findings: Sequence[Finding], now: float) -> None:
+        verdict = node_verdict(findings)
+        message = None
+        if verdict.status != AgentCheck.OK:
+            others = len(findings) - 1
+            message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
+        self.service_check(self.SERVICE_CHECK, verdict.status, tags=self.tags, message=self._message(message))
+        if verdict.compliant is not None:
+            self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=self.tags)
+        seen_files = set()
+        for finding in findings:
+            if finding.bundle is None or finding.ca_file in seen_files:
+                continue
+            seen_files.add(finding.ca_file)
+            file_tags = [*self.tags, f'client_ca_file:{finding.ca_file}']
+            self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
+            if finding.days_left is not None:
+                self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
+        self._announce(verdict, now)
+
+    def _message(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        text = self.sanitize(text)
+        return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'
+
+    def _announce(self, verdict: Finding, now: float) -> None:
+        """An event when the node's compliance status changes (or an unchanged failure is due again)."""
+        status = compliance_status(verdict)
+        if status is None:
+            return
+        previous = self._announced()
+        unchanged = previous.get('status') == status
+        if unchanged:
+            resend = self.settings.event_resend_interval
+            due = status == 'failed' and resend > 0 and now - previous.get('at', 0) >= resend
+            if not due:
+                return
+        host = datadog_agent.get_hostname()
+        failed = status == 'failed'
+        title = (
+            f'CIS Kubernetes {CONTROL.id} failed on {host}: kube-apiserver client certificate authentication'
+            if failed
+            else f'CIS Kubernetes {CONTROL.id} passed on {host}: kube-apiserver authenticates clients by certificate'
+        )
+        self.event(
+            {
+                'timestamp': int(now),
+                'event_type': f'{CONTROL.framework}.{CONTROL.id}',
+                'msg_title': title,
+                'msg_text': self.sanitize(event_text(verdict, CONTROL.remediation['default'])),
+                'alert_type': 'error' if failed else 'success',
+                'priority': 'normal',
+                'host': host,
+                'aggregation_key': f'{CONTROL.rule_id}:{host}',
+                'source_type_name': self.__NAMESPACE__,
+                'tags': [
+                    *self.tags,
+                    f'compliance_framework:{CONTROL.framework}',
+                    f'compliance_rule:{CONTROL.rule_id}',
+                    f'compliance_status:{status}',
+                ],
+            }
+        )
+        self.write_persistent_cache(self.STATE_KEY, json.dumps({'status': status, 'at': now}))
+
+    def _announced(self) -> dict:
+        try:
+            state = json.loads(self.read_persistent_cache(self.STATE_KEY) or '{}')
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}

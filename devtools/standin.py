@@ -1,0 +1,181 @@
+"""Stand-in kube-apiserver processes: real processes with the name and argv of a real apiserver.
+
+A stand-in is a harmless binary (`sleep`) executed under the program name we want (the kernel names a process after
+the file it executes) and with the exact argv we want. It is stopped before its first instruction: the child asks to
+be traced, the kernel stops it right after `execve`, and we detach leaving it in SIGSTOP. So it never parses the
+apiserver's flags, needs no compiler, and stays until we kill it (or our process dies: PR_SET_PDEATHSIG).
+
+With `root`, the child first enters a new mount namespace and chroots into `root`, into which the host's system
+directories are bind-mounted read-only so that the binary loads: the stand-in then sees its own files, not ours.
+That needs root (CAP_SYS_ADMIN); `can_use_separate_root()` says whether this machine allows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+_libc.ptrace.restype = ctypes.c_long
+
+PTRACE_TRACEME = 0
+PTRACE_DETACH = 17
+PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+# Exit codes of a child that failed before exec, to say why in the parent.
+_CHILD_FAILURES = {
+    91: 'ptrace(PTRACE_TRACEME) refused',
+    92: 'unshare(CLONE_NEWNS) refused',
+    93: 'mount refused',
+    94: 'chroot refused',
+    95: 'chdir failed',
+    96: 'execve failed',
+}
+SYSTEM_DIRECTORIES = ('usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32')
+
+
+@dataclass
+class StandIn:
+    pid: int
+    argv: tuple[str, ...]
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                pid, status = os.waitpid(self.pid, 0)
+                if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                    break
+
+
+def _sleep_binary() -> str:
+    path = shutil.which('sleep') or '/bin/sleep'
+    return os.path.realpath(path)
+
+
+def _mount(source: str | None, target: str, flags: int) -> None:
+    if _libc.mount(source.encode() if source else None, target.encode(), None, flags, None) != 0:
+        os._exit(93)
+
+
+def _enter_root(root: str) -> None:
+    """In the child: a private mount namespace, the host's system directories bound into `root`, then chroot."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        os._exit(92)
+    _mount(None, '/', MS_REC | MS_PRIVATE)
+    for name in SYSTEM_DIRECTORIES:
+        host = '/' + name
+        inside = os.path.join(root, name)
+        if os.path.islink(host):
+            if not os.path.lexists(inside):
+                os.symlink(os.readlink(host), inside)
+        elif os.path.isdir(host):
+            os.makedirs(inside, exist_ok=True)
+            _mount(host, inside, MS_BIND | MS_REC)
+            _mount(None, inside, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    try:
+        os.chroot(root)
+    except OSError:
+        os._exit(94)
+
+
+def start(
+    argv: Sequence[str],
+    program: str = 'kube-apiserver',
+    root: str | None = None,
+    cwd: str = '/',
+) -> StandIn:
+    """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
+
+    `root`: a directory that becomes the process's root (needs root privileges). `cwd`: its working directory,
+    as seen from its root.
+    """
+    if '/' in program:
+        raise ValueError('program is a file name, not a path')
+    sleep = _sleep_binary()
+    if root is None:
+        link_dir = tempfile.mkdtemp(prefix='standin-')
+        executable = os.path.join(link_dir, program)
+        os.symlink(sleep, executable)
+    else:
+        link_dir = os.path.join(root, '.standin')
+        os.makedirs(link_dir, exist_ok=True)
+        executable = os.path.join('/.standin', program)
+        link = os.path.join(link_dir, program)
+        if not os.path.lexists(link):
+            os.symlink(sleep, link)
+    pid = os.fork()
+    if pid == 0:  # the child: only exits through exec or os._exit
+        try:
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if _libc.ptrace(PTRACE_TRACEME, 0, None, None) != 0:
+                os._exit(91)
+            if root is not None:
+                _enter_root(root)
+            try:
+                os.chdir(cwd)
+            except OSError:
+                os._exit(95)
+            os.execv(executable, list(argv))
+        except BaseException:
+            pass
+        os._exit(96)
+    try:
+        _, status = os.waitpid(pid, 0)
+        if not os.WIFSTOPPED(status):
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            raise OSError(f'stand-in did not start: {_CHILD_FAILURES.get(code, f"exit status {status}")}')
+        if _libc.ptrace(PTRACE_DETACH, pid, None, ctypes.c_void_p(signal.SIGSTOP)) != 0:
+            os.kill(pid, signal.SIGKILL)
+            raise OSError(f'ptrace(PTRACE_DETACH) failed: errno {ctypes.get_errno()}')
+    finally:
+        if root is None:
+            shutil.rmtree(link_dir, ignore_errors=True)
+    return StandIn(pid=pid, argv=tuple(argv))
+
+
+@contextlib.contextmanager
+def running(argv: Sequence[str], **kwargs) -> Iterator[StandIn]:
+    process = start(argv, **kwargs)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def can_use_separate_root() -> tuple[bool, str]:
+    """Whether stand-ins may get a root of their own here, and if not, why."""
+    if os.geteuid() != 0:
+        return False, 'a separate root for the stand-in apiserver needs root (mount namespace and chroot)'
+    root = tempfile.mkdtemp(prefix='standin-probe-')
+    try:
+        with running(['kube-apiserver'], root=root):
+            return True, ''
+    except OSError as e:
+        return False, f'this machine refuses a mount namespace or chroot: {e}'
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def can_start() -> tuple[bool, str]:
+    """Whether stand-ins can start here at all (ptrace may be forbidden), and if not, why."""
+    try:
+        with running(['kube-apiserver']):
+            return True, ''
+    except OSError as e:
+        return False, f'stand-in processes cannot start here: {e}'

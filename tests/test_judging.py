@@ -1,0 +1,189 @@
+"""Pure parts: which process is the apiserver, what a CA bundle holds, and the verdict for one process."""
+
+import time
+
+import pytest
+
+from datadog_checks.base import AgentCheck
+from datadog_checks.cis_kubernetes.check import (
+    ApiserverProcess,
+    CaFileContent,
+    Finding,
+    apiserver_arguments,
+    ca_bundle_from_pem,
+    judge,
+    node_verdict,
+    split_cmdline,
+)
+from devtools import certs
+
+PROCESS = ApiserverProcess(pid=42, create_time=0.0, name='kube-apiserver', args=())
+
+
+# -- identity ---------------------------------------------------------------------------------------------------
+
+
+def test_kube_apiserver_is_identified_by_name_and_program():
+    assert apiserver_arguments('kube-apiserver', ['/usr/local/bin/kube-apiserver', '--v=2']) == ('--v=2',)
+
+
+def test_a_name_cut_at_15_characters_is_still_the_apiserver():
+    assert apiserver_arguments('kube-apiserver-', ['/opt/kube-apiserver-custom', '--x']) == ('--x',)
+
+
+@pytest.mark.parametrize('subcommand', ['apiserver', 'kube-apiserver'])
+def test_hyperkube_subcommand_is_the_apiserver(subcommand):
+    assert apiserver_arguments('hyperkube', ['/hyperkube', subcommand, '--x']) == ('--x',)
+
+
+def test_hyperkube_other_subcommands_are_not():
+    assert apiserver_arguments('hyperkube', ['/hyperkube', 'kubelet', '--x']) is None
+
+
+@pytest.mark.parametrize(
+    'comm, argv',
+    [
+        ('go-runner', ['/go-runner', '--log-file=/var/log/x', '/usr/local/bin/kube-apiserver', '--client-ca-file=/x']),
+        ('watch-terminat', ['watch-termination', '--', 'kube-apiserver', '--client-ca-file=/x']),
+        ('sh', ['sh', '-c', 'kube-apiserver --client-ca-file=/x']),
+        ('kube-controller', ['kube-controller-manager', '--client-ca-file=/x']),
+        ('kube-apiserver', ['/bin/sh', '/usr/local/bin/kube-apiserver', '--client-ca-file=/x']),
+        ('kube-apiserver', []),
+    ],
+)
+def test_wrappers_and_other_programs_are_not_the_apiserver(comm, argv):
+    assert apiserver_arguments(comm, argv) is None
+
+
+def test_cmdline_keeps_empty_arguments_and_spaces():
+    assert split_cmdline(b'kube-apiserver\0--client-ca-file\0\0--a=b c\0') == [
+        'kube-apiserver',
+        '--client-ca-file',
+        '',
+        '--a=b c',
+    ]
+    assert split_cmdline(b'') == []
+
+
+# -- the bundle -------------------------------------------------------------------------------------------------
+
+
+def test_bundle_holds_every_certificate_with_text_between():
+    data = b'intro text\n' + certs.pem(certs.certificate('a')) + b'\ncomment\n' + certs.pem(certs.certificate('b'))
+    bundle = ca_bundle_from_pem(data)
+    assert [c.subject for c in bundle.certificates] == ['CN=a', 'CN=b']
+    assert bundle.unparseable == 0
+
+
+def test_non_certificate_blocks_are_ignored():
+    bundle = ca_bundle_from_pem(certs.private_key_pem())
+    assert bundle.certificates == ()
+
+
+def test_a_corrupt_certificate_block_is_counted():
+    bad = b'-----BEGIN CERTIFICATE-----\nTUlJQm9uZQ==\n-----END CERTIFICATE-----\n'
+    assert ca_bundle_from_pem(bad + certs.valid_ca()).unparseable == 1
+
+
+def test_der_is_not_pem():
+    assert ca_bundle_from_pem(certs.der(certs.certificate())).certificates == ()
+
+
+# -- the verdict ------------------------------------------------------------------------------------------------
+
+
+def verdict(data: bytes | None = None, *, ca_file='/pki/ca.crt', content=None, days_warning=30) -> Finding:
+    if content is None and data is not None:
+        content = CaFileContent(data)
+    bundle = ca_bundle_from_pem(content.data) if content is not None and content.data is not None else None
+    return judge(PROCESS, ca_file, content, bundle, time.time(), days_warning)
+
+
+def test_valid_ca_bundle_passes():
+    finding = verdict(certs.valid_ca(400))
+    assert (finding.status, finding.compliant) == (AgentCheck.OK, True)
+    assert finding.reason.startswith('PASS')
+    assert 399 < finding.days_left <= 400
+
+
+def test_ca_expiring_within_days_warning_warns_but_passes():
+    finding = verdict(certs.valid_ca(10), days_warning=30)
+    assert (finding.status, finding.compliant) == (AgentCheck.WARNING, True)
+    assert 'expires in' in finding.reason
+
+
+def test_days_warning_zero_never_warns_on_expiry():
+    assert verdict(certs.valid_ca(10), days_warning=0).status == AgentCheck.OK
+
+
+def test_absent_flag_fails():
+    finding = verdict(ca_file=None)
+    assert (finding.status, finding.compliant) == (AgentCheck.CRITICAL, False)
+
+
+def test_empty_value_fails():
+    assert verdict(ca_file='').status == AgentCheck.CRITICAL
+
+
+@pytest.mark.parametrize('problem', ['missing', 'not_regular'])
+def test_missing_or_irregular_file_fails(problem):
+    finding = verdict(content=CaFileContent(None, problem, 'does not exist'))
+    assert (finding.status, finding.compliant) == (AgentCheck.CRITICAL, False)
+
+
+def test_unreadable_to_the_agent_warns_how_to_grant_access():
+    finding = verdict(content=CaFileContent(None, 'permission', 'permission denied to the Agent'))
+    assert (finding.status, finding.compliant) == (AgentCheck.WARNING, True)
+    assert 'root' in finding.reason
+
+
+def test_unexpected_read_problem_is_unknown():
+    finding = verdict(content=CaFileContent(None, 'too_large', 'is too large'))
+    assert (finding.status, finding.compliant) == (AgentCheck.UNKNOWN, None)
+
+
+@pytest.mark.parametrize(
+    'data',
+    [
+        pytest.param(b'', id='empty'),
+        pytest.param(b'not a certificate', id='garbage'),
+        pytest.param(certs.private_key_pem(), id='private key'),
+        pytest.param(certs.der(certs.certificate()), id='der'),
+        pytest.param(certs.pem(certs.certificate(is_ca=False)), id='leaf CA:FALSE'),
+        pytest.param(certs.pem(certs.certificate(is_ca=None)), id='no basicConstraints'),
+        pytest.param(certs.pem(certs.certificate(days_valid=5, starts_in_days=-10)), id='expired'),
+        pytest.param(certs.pem(certs.certificate(starts_in_days=2)), id='not yet valid'),
+        pytest.param(
+            certs.pem(certs.certificate('old', days_valid=5, starts_in_days=-10), certs.certificate('new', starts_in_days=3)),
+            id='all expired or not yet valid',
+        ),
+        pytest.param(
+            b'-----BEGIN CERTIFICATE-----\nTUlJQm9uZQ==\n-----END CERTIFICATE-----\n' + certs.valid_ca(),
+            id='corrupt block beside a valid CA',
+        ),
+    ],
+)
+def test_files_that_cannot_authenticate_clients_fail(data):
+    finding = verdict(data)
+    assert (finding.status, finding.compliant) == (AgentCheck.CRITICAL, False), finding.reason
+
+
+def test_expired_ca_beside_a_valid_one_warns():
+    data = certs.pem(certs.certificate('old', days_valid=5, starts_in_days=-10), certs.certificate('new'))
+    finding = verdict(data)
+    assert finding.status == AgentCheck.WARNING
+    assert finding.days_left < 0
+
+
+def test_leaf_beside_a_ca_passes():
+    assert verdict(certs.pem(certs.certificate('leaf', is_ca=False), certs.certificate('ca'))).status == AgentCheck.OK
+
+
+def test_node_verdict_is_the_worst():
+    ok = Finding(AgentCheck.OK, 'PASS')
+    warning = Finding(AgentCheck.WARNING, 'WARNING')
+    unknown = Finding(AgentCheck.UNKNOWN, 'UNKNOWN')
+    critical = Finding(AgentCheck.CRITICAL, 'FAIL')
+    assert node_verdict([ok, warning]) is warning
+    assert node_verdict([ok, unknown, warning]) is unknown
+    assert node_verdict([unknown, critical, ok]) is critical
