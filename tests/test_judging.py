@@ -154,7 +154,9 @@ def test_unexpected_read_problem_is_unknown():
         pytest.param(certs.pem(certs.certificate(days_valid=5, starts_in_days=-10)), id='expired'),
         pytest.param(certs.pem(certs.certificate(starts_in_days=2)), id='not yet valid'),
         pytest.param(
-            certs.pem(certs.certificate('old', days_valid=5, starts_in_days=-10), certs.certificate('new', starts_in_days=3)),
+            certs.pem(
+                certs.certificate('old', days_valid=5, starts_in_days=-10), certs.certificate('new', starts_in_days=3)
+            ),
             id='all expired or not yet valid',
         ),
         pytest.param(

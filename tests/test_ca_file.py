@@ -1,0 +1,154 @@
+"""Opening the CA file as the apiserver sees it: its root, its working directory, only regular files."""
+
+import os
+import socket
+import time
+
+import pytest
+
+from datadog_checks.cis_kubernetes.check import read_file_in_root
+from tests.conftest import needs_root, write
+
+LIMIT = 1 << 20
+
+
+def read(root: str, path: str, cwd: str | None = None, limit: int = LIMIT):
+    return read_file_in_root(root, cwd or root, path, limit)
+
+
+def test_regular_file_is_read(workdir):
+    write(f'{workdir}/etc/pki/ca.crt', b'data')
+    assert read(workdir, '/etc/pki/ca.crt').data == b'data'
+
+
+def test_missing_file(workdir):
+    content = read(workdir, '/etc/pki/ca.crt')
+    assert (content.data, content.problem) == (None, 'missing')
+
+
+def test_component_that_is_a_file_is_missing(workdir):
+    write(f'{workdir}/etc', b'')
+    assert read(workdir, '/etc/pki/ca.crt').problem == 'missing'
+
+
+def test_directory_is_not_a_regular_file(workdir):
+    os.makedirs(f'{workdir}/etc/pki/ca.crt')
+    content = read(workdir, '/etc/pki/ca.crt')
+    assert content.problem == 'not_regular'
+    assert 'directory' in content.detail
+
+
+def test_root_itself_is_not_a_regular_file(workdir):
+    assert read(workdir, '/').problem == 'not_regular'
+
+
+def test_fifo_is_not_opened_and_does_not_hang(workdir):
+    os.makedirs(f'{workdir}/pki')
+    os.mkfifo(f'{workdir}/pki/ca.crt')
+    started = time.monotonic()
+    content = read(workdir, '/pki/ca.crt')
+    assert content.problem == 'not_regular'
+    assert 'FIFO' in content.detail
+    assert time.monotonic() - started < 1
+
+
+def test_socket_is_not_a_regular_file(workdir):
+    os.makedirs(f'{workdir}/pki')
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(f'{workdir}/pki/ca.crt')
+        assert read(workdir, '/pki/ca.crt').problem == 'not_regular'
+
+
+def test_character_device_is_not_read(workdir):
+    os.makedirs(f'{workdir}/pki')
+    os.symlink('/dev/zero', f'{workdir}/pki/zero')
+    # the link resolves inside the root, where /dev/zero does not exist
+    assert read(workdir, '/pki/zero').problem == 'missing'
+    assert read('/', '/dev/zero').problem == 'not_regular'
+
+
+def test_relative_symlink_resolves_inside_the_root(workdir):
+    write(f'{workdir}/etc/pki/real.crt', b'real')
+    os.symlink('real.crt', f'{workdir}/etc/pki/ca.crt')
+    assert read(workdir, '/etc/pki/ca.crt').data == b'real'
+
+
+def test_absolute_symlink_resolves_inside_the_root_not_the_agents(workdir):
+    write(f'{workdir}/inside/ca.crt', b'inside')
+    outside = write(f'{workdir}-outside/ca.crt', b'outside')
+    try:
+        os.makedirs(f'{workdir}/pki')
+        os.symlink(outside, f'{workdir}/pki/ca.crt')
+        assert read(workdir, '/pki/ca.crt').problem == 'missing'
+        os.makedirs(f'{workdir}{os.path.dirname(outside)}')
+        write(f'{workdir}{outside}', b'as the apiserver sees it')
+        assert read(workdir, '/pki/ca.crt').data == b'as the apiserver sees it'
+    finally:
+        os.remove(outside)
+        os.rmdir(os.path.dirname(outside))
+
+
+def test_dot_dot_stops_at_the_root(workdir):
+    write(f'{workdir}/ca.crt', b'top of root')
+    os.makedirs(f'{workdir}/pki')
+    os.symlink('../../../../../ca.crt', f'{workdir}/pki/ca.crt')
+    assert read(workdir, '/pki/ca.crt').data == b'top of root'
+    assert read(workdir, '/../../../ca.crt').data == b'top of root'
+
+
+def test_symlink_loop_is_missing(workdir):
+    os.makedirs(f'{workdir}/pki')
+    os.symlink('b', f'{workdir}/pki/a')
+    os.symlink('a', f'{workdir}/pki/b')
+    content = read(workdir, '/pki/a')
+    assert content.problem == 'missing'
+    assert 'symbolic links' in content.detail
+
+
+def test_relative_path_is_relative_to_the_working_directory(workdir):
+    write(f'{workdir}/srv/pki/ca.crt', b'from cwd')
+    assert read(workdir, 'pki/ca.crt', cwd=f'{workdir}/srv').data == b'from cwd'
+    assert read(workdir, '../srv/pki/ca.crt', cwd=f'{workdir}/srv').data == b'from cwd'
+
+
+def test_file_over_the_size_bound_is_not_read(workdir):
+    path = f'{workdir}/big.crt'
+    with open(path, 'wb') as f:
+        f.truncate(1 << 40)  # sparse: a terabyte that takes no space
+    content = read(workdir, '/big.crt', limit=1024)
+    assert (content.data, content.problem) == (None, 'too_large')
+
+
+def test_non_utf8_path(workdir):
+    name = os.fsdecode(b'ca-\xff.crt')
+    write(os.path.join(workdir, name), b'x')
+    assert read(workdir, '/' + name).data == b'x'
+
+
+def test_missing_root_is_an_error_not_a_missing_file(workdir):
+    content = read(f'{workdir}/gone', '/pki/ca.crt')
+    assert content.problem == 'error'
+
+
+@needs_root
+def test_unreadable_file_is_a_permission_problem(workdir):
+    write(f'{workdir}/pki/ca.crt', b'x', mode=0o600)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            os.write(write_end, (read(workdir, '/pki/ca.crt').problem or 'read').encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, 'rb') as f:
+        assert f.read() == b'permission'
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root reads any file; the root variant runs as another user')
+def test_unreadable_file_is_a_permission_problem_for_a_user(workdir):
+    write(f'{workdir}/pki/ca.crt', b'x', mode=0o000)
+    assert read(workdir, '/pki/ca.crt').problem == 'permission'
