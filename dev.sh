@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The project's one entry point.
+#   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver)
+#   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
+# Both create .venv from setup.py on first use (and again when setup.py changes).
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+ensure_venv() {
+  local stamp
+  stamp="$VENV/.installed-$(sha256sum setup.py | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  check)
+    ensure_venv
+    shift
+    exec "$VENV/bin/python" -m devtools.demo "$@"
+    ;;
+  test)
+    ensure_venv
+    shift
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    sed -n '2,5p' "$0"
+    exit 2
+    ;;
+esac
