@@ -31,8 +31,10 @@ setup(
             'hypothesis>=6.100',
             'ruff==0.17.6',
             'datadog-api-client>=2.30',
-            'build>=1.0',
+            'setuptools>=68',
             'wheel',
+            'datamodel-code-generator~=0.25.6',
+            'semver',
         ],
     },
     classifiers=[

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +38,6 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 
-# Exit codes of a child that failed before exec, to say why in the parent.
 _CHILD_FAILURES = {
     91: 'ptrace(PTRACE_TRACEME) refused',
     92: 'unshare(CLONE_NEWNS) refused',
@@ -44,7 +45,7 @@ _CHILD_FAILURES = {
     94: 'chroot refused',
     95: 'chdir failed',
     96: 'execve failed',
-}
+}  # exit codes of the helper when it fails before exec
 SYSTEM_DIRECTORIES = ('usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32')
 
 
@@ -74,7 +75,7 @@ def _mount(source: str | None, target: str, flags: int) -> None:
 
 
 def _enter_root(root: str) -> None:
-    """In the child: a private mount namespace, the host's system directories bound into `root`, then chroot."""
+    """A private mount namespace, the host's system directories bound read-only into `root`, then chroot."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         os._exit(92)
     _mount(None, '/', MS_REC | MS_PRIVATE)
@@ -94,6 +95,23 @@ def _enter_root(root: str) -> None:
         os._exit(94)
 
 
+def _exec_traced(spec: dict) -> None:
+    """In the freshly spawned helper: be traced by our parent, enter the root, exec the stand-in."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _libc.ptrace(PTRACE_TRACEME, 0, None, None) != 0:
+        os._exit(91)
+    if spec['root'] is not None:
+        _enter_root(spec['root'])
+    try:
+        os.chdir(spec['cwd'])
+    except OSError:
+        os._exit(95)
+    try:
+        os.execv(spec['executable'], spec['argv'])
+    except OSError:
+        os._exit(96)
+
+
 def start(
     argv: Sequence[str],
     program: str = 'kube-apiserver',
@@ -103,7 +121,8 @@ def start(
     """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
 
     `root`: a directory that becomes the process's root (needs root privileges). `cwd`: its working directory,
-    as seen from its root.
+    as seen from its root. The process is spawned through a fresh interpreter running this file, so nothing runs
+    after fork() in this (possibly multi-threaded) process.
     """
     if '/' in program:
         raise ValueError('program is a file name, not a path')
@@ -119,23 +138,9 @@ def start(
         link = os.path.join(link_dir, program)
         if not os.path.lexists(link):
             os.symlink(sleep, link)
-    pid = os.fork()
-    if pid == 0:  # the child: only exits through exec or os._exit
-        try:
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            if _libc.ptrace(PTRACE_TRACEME, 0, None, None) != 0:
-                os._exit(91)
-            if root is not None:
-                _enter_root(root)
-            try:
-                os.chdir(cwd)
-            except OSError:
-                os._exit(95)
-            os.execv(executable, list(argv))
-        except BaseException:
-            pass
-        os._exit(96)
+    spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd}
     try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)
         _, status = os.waitpid(pid, 0)
         if not os.WIFSTOPPED(status):
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
@@ -179,3 +184,7 @@ def can_start() -> tuple[bool, str]:
             return True, ''
     except OSError as e:
         return False, f'stand-in processes cannot start here: {e}'
+
+
+if __name__ == '__main__':
+    _exec_traced(json.loads(sys.argv[1]))

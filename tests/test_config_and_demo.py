@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from datadog_checks.cis_kubernetes.check import Settings
-from devtools import demo
+from devtools import demo, sync_config
 from tests.conftest import needs_standins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,13 +16,21 @@ def test_packaged_conf_example_is_the_top_level_one():
     assert (ROOT / 'datadog_checks' / 'cis_kubernetes' / 'data' / 'conf.yaml.example').read_bytes() == top
 
 
-def test_conf_example_gives_a_valid_instance_and_documents_every_option():
-    text = (ROOT / 'conf.yaml.example').read_text()
-    (instance,) = yaml.safe_load(text)['instances']
-    Settings.from_instance(instance)
-    for option, default in vars(Settings()).items():
-        expected = '- list of strings - optional' if option == 'tags' else f'- integer - optional - default: {default}'
-        assert f'## @param {option} {expected}' in text
+def test_conf_example_is_rendered_from_the_spec_by_datadogs_tooling():
+    assert sync_config.main(['--check']) == 0, 'run: python -m devtools.sync_config'
+
+
+def test_spec_documents_every_option_with_the_checks_default():
+    spec = yaml.safe_load((ROOT / 'assets' / 'configuration' / 'spec.yaml').read_text())
+    (instances,) = [o for o in spec['files'][0]['options'] if o.get('template') == 'instances']
+    documented = {o['name']: o['value']['example'] for o in instances['options'] if 'name' in o}
+    defaults = {name: value for name, value in vars(Settings()).items() if name != 'tags'}
+    assert documented == defaults
+
+
+def test_conf_example_copied_as_is_gives_a_valid_instance():
+    (instance,) = yaml.safe_load((ROOT / 'conf.yaml.example').read_text())['instances']
+    assert Settings.from_instance(instance or {}) == Settings()
 
 
 @needs_standins

@@ -1,0 +1,46 @@
+"""Render conf.yaml.example from assets/configuration/spec.yaml with Datadog's own tooling (datadog-checks-dev).
+
+python -m devtools.sync_config          # rewrite both copies of conf.yaml.example
+python -m devtools.sync_config --check  # exit 1 when they differ from the spec
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from datadog_checks.cis_kubernetes.__about__ import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / 'assets' / 'configuration' / 'spec.yaml'
+EXAMPLES = (ROOT / 'conf.yaml.example', ROOT / 'datadog_checks' / 'cis_kubernetes' / 'data' / 'conf.yaml.example')
+
+
+def render_example() -> str:
+    from datadog_checks.dev.tooling.configuration import ConfigSpec
+    from datadog_checks.dev.tooling.configuration.consumers import ExampleConsumer
+
+    spec = ConfigSpec(SPEC.read_text(), source='cis_kubernetes', version=__version__)
+    spec.load()
+    if spec.errors:
+        raise ValueError('\n'.join(spec.errors))
+    ((contents, errors),) = ExampleConsumer(spec.data).render().values()
+    if errors:
+        raise ValueError('\n'.join(errors))
+    return contents
+
+
+def main(argv: list[str]) -> int:
+    expected = render_example()
+    stale = [path for path in EXAMPLES if not path.exists() or path.read_text() != expected]
+    if '--check' in argv:
+        for path in stale:
+            print(f'{path.relative_to(ROOT)} differs from {SPEC.relative_to(ROOT)}: run python -m devtools.sync_config')
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(expected)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
