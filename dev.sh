@@ -2,6 +2,7 @@
 # The project's one entry point.
 #   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver)
 #   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
+#   ./dev.sh bench   the performance benchmark (benchmarks/run.py; a few minutes)
 # Both create .venv from setup.py on first use (and again when setup.py changes).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,8 +33,13 @@ case "${1:-}" in
     "$VENV/bin/ruff" format --check .
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  bench)
+    ensure_venv
+    shift
+    exec "$VENV/bin/python" -m benchmarks.run "$@"
+    ;;
   *)
-    sed -n '2,5p' "$0"
+    sed -n '2,6p' "$0"
     exit 2
     ;;
 esac

@@ -35,6 +35,7 @@ setup(
             'wheel',
             'datamodel-code-generator~=0.25.6',
             'semver',
+            'matplotlib>=3.7',
         ],
     },
     classifiers=[

@@ -1,7 +1,8 @@
 """Stand-in kube-apiserver processes: real processes with the name and argv of a real apiserver.
 
-A stand-in is a harmless binary (`sleep`) executed under the program name we want (the kernel names a process after
-the file it executes) and with the exact argv we want. It is stopped before its first instruction: the child asks to
+A stand-in is a copy of a harmless binary (`sleep`) saved under the program name we want, so that both its name
+(the kernel names a process after the file it executes) and its executable are those of an apiserver, and executed
+with the exact argv we want. It is stopped before its first instruction: the child asks to
 be traced, the kernel stops it right after `execve`, and we detach leaving it in SIGSTOP. So it never parses the
 apiserver's flags, needs no compiler, and stays until we kill it (or our process dies: PR_SET_PDEATHSIG).
 
@@ -128,16 +129,16 @@ def start(
         raise ValueError('program is a file name, not a path')
     sleep = _sleep_binary()
     if root is None:
-        link_dir = tempfile.mkdtemp(prefix='standin-')
-        executable = os.path.join(link_dir, program)
-        os.symlink(sleep, executable)
+        bin_dir = tempfile.mkdtemp(prefix='standin-')
+        executable = os.path.join(bin_dir, program)
+        shutil.copy(sleep, executable)
     else:
-        link_dir = os.path.join(root, '.standin')
-        os.makedirs(link_dir, exist_ok=True)
+        bin_dir = os.path.join(root, '.standin')
+        os.makedirs(bin_dir, exist_ok=True)
         executable = os.path.join('/.standin', program)
-        link = os.path.join(link_dir, program)
-        if not os.path.lexists(link):
-            os.symlink(sleep, link)
+        copy = os.path.join(bin_dir, program)
+        if not os.path.exists(copy):
+            shutil.copy(sleep, copy)
     spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd}
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)
@@ -150,7 +151,7 @@ def start(
             raise OSError(f'ptrace(PTRACE_DETACH) failed: errno {ctypes.get_errno()}')
     finally:
         if root is None:
-            shutil.rmtree(link_dir, ignore_errors=True)
+            shutil.rmtree(bin_dir, ignore_errors=True)
     return StandIn(pid=pid, argv=tuple(argv))
 
 

@@ -476,3 +476,11 @@ def test_secret_flag_values_never_leave_the_check(make_check, dd_run_check, aggr
 def test_bad_configuration_names_the_option(make_check, option, value):
     with pytest.raises(ConfigurationError, match=option):
         make_check({option: value})
+
+
+def test_unknown_option_is_reported_with_the_likely_one(make_check, dd_run_check, caplog):
+    caplog.set_level(logging.WARNING)
+    dd_run_check(make_check({'days_warnign': 10, 'tags': ['team:x']}))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any('`days_warnign`' in m and 'did you mean `days_warning`' in m for m in messages), messages
+    assert not any('`tags`' in m for m in messages)

@@ -1,0 +1,243 @@
+"""What one run of the check costs on a busy control-plane node, side by side with what users run today.
+
+    python -m benchmarks.run                      # 200, 2,000 and 10,000 extra idle processes; a few minutes
+    python -m benchmarks.run --counts 50 --quick  # a smoke run
+
+For each count it starts that many idle processes (and stops them afterwards) beside one stand-in kube-apiserver with
+a valid client CA, then measures, in the same process table:
+  1. the check's steady-state run() (apiserver known, file unchanged), as the Agent calls it;
+  2. its first run() (cold discovery, first parse of the CA file);
+  3. kube-bench's audit command: /bin/ps -ef | grep kube-apiserver | grep -v grep;
+  4. a naive psutil full scan: psutil.process_iter(['name']) with psutil's process cache cleared.
+It prints medians and ratios, checks peak memory, and writes results.json and chart.png to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from datadog_checks.base.stubs import aggregator
+from datadog_checks.base.stubs import datadog_agent as agent_stub
+from datadog_checks.cis_kubernetes import CisKubernetesCheck
+from devtools import certs, standin
+
+ROOT = Path(__file__).resolve().parent.parent
+KUBE_BENCH_AUDIT = '/bin/ps -ef | grep kube-apiserver | grep -v grep'
+MEMORY_LIMIT_MB = 10.0
+
+
+class IdleProcesses:
+    """`count` sleeping processes in one process group, killed and reaped on exit."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.pids: list[int] = []
+
+    def __enter__(self) -> IdleProcesses:
+        sleep = shutil.which('sleep') or '/bin/sleep'
+        group = 0
+        for _ in range(self.count):
+            pid = os.posix_spawn(sleep, ['sleep', '100000'], os.environ, setpgroup=group)
+            group = group or pid
+            self.pids.append(pid)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pids:
+            os.killpg(self.pids[0], signal.SIGKILL)
+        for pid in self.pids:
+            os.waitpid(pid, 0)
+
+
+def timed(action, repeat: int, before=None) -> list[float]:
+    """Seconds each call of `action` took; `before` runs untimed ahead of each call."""
+    samples = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def new_check(instance: dict | None = None) -> CisKubernetesCheck:
+    check = CisKubernetesCheck('cis_kubernetes', {}, [instance or {}])
+    check.check_id = 'cis_kubernetes:benchmark'
+    return check
+
+
+def run_checked(check: CisKubernetesCheck) -> None:
+    error = check.run()
+    if error:
+        raise RuntimeError(error)
+
+
+def clear_submissions() -> None:
+    aggregator.reset()
+    agent_stub.reset()
+
+
+def measure(count: int, repeat: int, scans: int) -> dict:
+    with IdleProcesses(count):
+        processes = len(psutil.pids())
+        steady_check = new_check()
+        run_checked(steady_check)  # the first run: discovery and parse happen here
+        steady = timed(lambda: run_checked(steady_check), repeat, before=clear_submissions)
+        first = timed(lambda: run_checked(new_check()), scans, before=clear_submissions)
+        audit = timed(lambda: subprocess.run(KUBE_BENCH_AUDIT, shell=True, capture_output=True), scans)
+        naive = timed(lambda: list(psutil.process_iter(['name'])), scans, before=psutil.process_iter.cache_clear)
+    ms = {
+        name: statistics.median(samples) * 1000
+        for name, samples in (
+            ('steady_state', steady),
+            ('first_run', first),
+            ('kube_bench_audit', audit),
+            ('psutil_scan', naive),
+        )
+    }
+    ms['steady_state_mean'] = statistics.fmean(steady) * 1000  # includes the periodic rescans (rescan_every)
+    return {'extra_processes': count, 'processes': processes, 'median_ms': ms}
+
+
+# Peak RSS from VmHWM: ru_maxrss would carry over the parent's high-water mark across fork and exec.
+PEAK_RSS_SCRIPT = """
+import json, sys
+import datadog_checks.base
+judged = None
+if sys.argv[1] == 'check':
+    from datadog_checks.base.stubs import aggregator
+    from datadog_checks.cis_kubernetes import CisKubernetesCheck
+    check = CisKubernetesCheck('cis_kubernetes', {}, [{}])
+    check.check_id = 'cis_kubernetes:memory'
+    assert not check.run()
+    judged = len(aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file'))
+hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0].split()[1]
+print(json.dumps([int(hwm), judged]))
+"""
+
+
+def peak_rss_kib(mode: str) -> int:
+    """Peak RSS of a fresh interpreter that imports datadog_checks.base, and with `check`, also runs the check once
+    (judging the stand-in apiserver: discovery, the CA file read and parsed, the event)."""
+    result = subprocess.run(
+        [sys.executable, '-c', PEAK_RSS_SCRIPT, mode], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    rss, judged = json.loads(result.stdout.splitlines()[-1])
+    if mode == 'check' and judged != 1:
+        raise RuntimeError('the memory run did not judge the stand-in apiserver')
+    return rss
+
+
+def memory(samples: int = 3) -> dict:
+    base = min(peak_rss_kib('base') for _ in range(samples))
+    check = max(peak_rss_kib('check') for _ in range(samples))
+    return {'base_peak_rss_mb': base / 1024, 'check_peak_rss_mb': check / 1024, 'increase_mb': (check - base) / 1024}
+
+
+def ratios(row: dict) -> dict:
+    ms = row['median_ms']
+    return {
+        'steady_vs_kube_bench': ms['steady_state'] / ms['kube_bench_audit'],
+        'steady_vs_psutil': ms['steady_state'] / ms['psutil_scan'],
+        'first_vs_kube_bench': ms['first_run'] / ms['kube_bench_audit'],
+        'first_vs_psutil': ms['first_run'] / ms['psutil_scan'],
+    }
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+
+    counts = [row['processes'] for row in rows]
+    figure, axes = pyplot.subplots(figsize=(8, 5), dpi=110)
+    for key, label, style in (
+        ('kube_bench_audit', "kube-bench's audit (ps -ef | grep)", 's-'),
+        ('psutil_scan', "naive psutil.process_iter(['name'])", 'd-'),
+        ('first_run', 'cis_kubernetes first run (cold discovery)', 'o-'),
+        ('steady_state', 'cis_kubernetes steady-state run', '^-'),
+    ):
+        axes.plot(counts, [row['median_ms'][key] for row in rows], style, label=label)
+    axes.set_xscale('log')
+    axes.set_yscale('log')
+    axes.set_xlabel('processes on the machine')
+    axes.set_ylabel('median time per run (ms, log scale)')
+    axes.set_title('Cost of one evaluation against the number of processes')
+    axes.grid(True, which='both', alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--counts', default='200,2000,10000', help='extra idle process counts, comma-separated')
+    parser.add_argument('--repeat', type=int, default=300, help='steady-state runs per count')
+    parser.add_argument('--scans', type=int, default=15, help='repetitions of the full-scan measurements per count')
+    parser.add_argument('--quick', action='store_true', help='few repetitions: a smoke run, not figures to quote')
+    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results'), help='folder for results and chart')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat, args.scans = 20, 3
+    counts = [int(c) for c in args.counts.split(',')]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    workdir = tempfile.mkdtemp(prefix='cis-kubernetes-bench-')
+    ca_file = os.path.join(workdir, 'ca.crt')
+    with open(ca_file, 'wb') as f:
+        f.write(certs.valid_ca())
+    rows = []
+    try:
+        with standin.running(['/usr/local/bin/kube-apiserver', '--secure-port=6443', f'--client-ca-file={ca_file}']):
+            for count in counts:
+                row = measure(count, args.repeat, args.scans)
+                row['ratios'] = ratios(row)
+                rows.append(row)
+                ms, r = row['median_ms'], row['ratios']
+                print(
+                    f'{row["processes"]:>6} processes: steady {ms["steady_state"]:.3f} ms '
+                    f'(mean with rescans {ms["steady_state_mean"]:.3f}), first run {ms["first_run"]:.2f} ms, '
+                    f'kube-bench audit {ms["kube_bench_audit"]:.1f} ms, psutil scan {ms["psutil_scan"]:.1f} ms | '
+                    f'steady/kube-bench 1/{1 / r["steady_vs_kube_bench"]:.0f}, '
+                    f'first/psutil {r["first_vs_psutil"]:.2f}',
+                    flush=True,
+                )
+            mem = memory()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f'peak RSS: datadog_checks.base alone {mem["base_peak_rss_mb"]:.1f} MB, with the check run '
+        f'{mem["check_peak_rss_mb"]:.1f} MB: +{mem["increase_mb"]:.1f} MB (limit {MEMORY_LIMIT_MB:.0f} MB)'
+    )
+    results = {
+        'python': sys.version.split()[0],
+        'cpus': os.cpu_count(),
+        'rows': rows,
+        'memory': mem,
+        'repeat': args.repeat,
+        'scans': args.scans,
+    }
+    (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n')
+    chart(rows, out / 'chart.png')
+    print(f'wrote {out / "results.json"} and {out / "chart.png"}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

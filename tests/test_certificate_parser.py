@@ -1,0 +1,126 @@
+"""The check's own X.509 reader agrees with cryptography (OpenSSL/rust-asn1), and is never more lenient."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datadog_checks.cis_kubernetes.check import parse_certificate
+from devtools import certs
+
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEYS = [ec.generate_private_key(c) for c in (ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1(), ec.SECP224R1())]
+
+
+def build(key, *, name='ca', ca=True, path_length=None, days=(-1, 365), extra=(), version3=True):
+    now = datetime.now(UTC).replace(microsecond=0)
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'org'), x509.NameAttribute(NameOID.COMMON_NAME, name)]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + timedelta(days=days[0]))
+        .not_valid_after(now + timedelta(days=days[1]))
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+    for extension in extra:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def reference(der: bytes):
+    """cryptography's reading of the same bytes, or None when it refuses them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            try:
+                is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            except x509.ExtensionNotFound:
+                is_ca = False
+            try:
+                cert.public_key()
+            except ValueError as e:
+                if 'e must be odd' not in str(e):  # OpenSSL refuses an even RSA exponent; Go does not
+                    raise
+            return is_ca, cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp()
+        except Exception:
+            return None
+
+
+VARIANTS = {
+    'rsa ca': lambda: build(RSA_KEY),
+    'p256 ca': lambda: build(EC_KEYS[0]),
+    'p384 leaf': lambda: build(EC_KEYS[1], ca=False),
+    'p521 no basic constraints': lambda: build(EC_KEYS[2], ca=None),
+    'ca with path length': lambda: build(EC_KEYS[0], path_length=2),
+    'generalized time after 2049': lambda: build(EC_KEYS[0], days=(-1, 365 * 40)),
+    'with SAN and key usage': lambda: build(
+        EC_KEYS[0],
+        extra=[
+            x509.SubjectAlternativeName([x509.DNSName('kubernetes')]),
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+        ],
+    ),
+    'p224 ca': lambda: build(EC_KEYS[3]),
+    'unicode common name': lambda: build(EC_KEYS[0], name='kübernetes-ça'),
+}
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_reader_agrees_with_cryptography_on_valid_certificates(variant):
+    cert = VARIANTS[variant]()
+    der = certs.der(cert)
+    parsed = parse_certificate(der)
+    assert (parsed.is_ca, parsed.not_before, parsed.not_after) == reference(der)
+    assert parsed.subject == cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value.join(['CN=', ''])
+
+
+SEED_CERTIFICATES = [certs.der(VARIANTS[name]()) for name in ('rsa ca', 'p256 ca', 'with SAN and key usage')]
+
+
+@st.composite
+def mutated(draw):
+    der = bytearray(draw(st.sampled_from(SEED_CERTIFICATES)))
+    for _ in range(draw(st.integers(1, 4))):
+        if not der:
+            break
+        position = draw(st.integers(0, len(der) - 1))
+        action = draw(st.sampled_from(['flip', 'set', 'insert', 'delete', 'truncate']))
+        if action == 'flip':
+            der[position] ^= 1 << draw(st.integers(0, 7))
+        elif action == 'set':
+            der[position] = draw(st.integers(0, 255))
+        elif action == 'insert':
+            der.insert(position, draw(st.integers(0, 255)))
+        elif action == 'delete' and len(der) > 1:
+            del der[position]
+        elif action == 'truncate':
+            del der[position:]
+    return bytes(der)
+
+
+@settings(max_examples=3000, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_reader_never_accepts_what_cryptography_refuses(der):
+    """No false PASS from a lenient reader: a certificate cryptography cannot read is unparseable for us too."""
+    expected = reference(der)
+    try:
+        parsed = parse_certificate(der)
+    except ValueError:
+        return
+    assert expected is not None, 'accepted a certificate cryptography refuses'
+    assert (parsed.is_ca, parsed.not_before, parsed.not_after) == expected
