@@ -55,7 +55,7 @@ def test_valid_ca_bundle_is_ok_without_message(make_check, dd_run_check, aggrega
     sc = one_status(aggregator)
     assert sc.status == AgentCheck.OK
     assert not sc.message
-    assert set(sc.tags) == {CONTROL_TAG, 'team:test'}
+    assert set(sc.tags) == {CONTROL_TAG, 'team:test', 'kube_distribution:kubernetes', 'verdict_source:process'}
     assert metric_value(aggregator, 'control.compliant') == 1
     assert metric_value(aggregator, 'apiserver.processes') == 1
     assert 399 < metric_value(aggregator, 'apiserver.client_ca.days_left') <= 400
@@ -215,7 +215,7 @@ def test_no_apiserver_sends_no_service_check_and_no_event(make_check, dd_run_che
     assert aggregator.events == []
     assert metric_value(aggregator, 'apiserver.processes') == 0
     assert aggregator.metrics('cis_kubernetes.control.compliant') == []
-    assert [r for r in caplog.records if 'No kube-apiserver process' in r.getMessage()]
+    assert [r for r in caplog.records if 'No kube-apiserver on this node' in r.getMessage()]
 
 
 def test_unexpected_error_is_unknown_and_does_not_escape(

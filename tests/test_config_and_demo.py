@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from datadog_checks.cis_kubernetes.check import Settings
+from datadog_checks.cis_kubernetes.check import CONTROL, Settings
 from devtools import demo, sync_config
 from tests.conftest import needs_standins
 
@@ -23,9 +23,13 @@ def test_conf_example_is_rendered_from_the_spec_by_datadogs_tooling():
 def test_spec_documents_every_option_with_the_checks_default():
     spec = yaml.safe_load((ROOT / 'assets' / 'configuration' / 'spec.yaml').read_text())
     (instances,) = [o for o in spec['files'][0]['options'] if o.get('template') == 'instances']
-    documented = {o['name']: o['value']['example'] for o in instances['options'] if 'name' in o}
+    documented = {o['name']: o['value'] for o in instances['options'] if 'name' in o}
     defaults = {name: value for name, value in vars(Settings()).items() if name != 'tags'}
-    assert documented == defaults
+    assert set(documented) == set(defaults)
+    for name, value in defaults.items():
+        if documented[name]['type'] == 'integer':
+            assert documented[name]['example'] == value, name
+    assert documented['benchmark_version']['enum'] == list(CONTROL.numbering)
 
 
 def test_conf_example_copied_as_is_gives_a_valid_instance():

@@ -8,8 +8,9 @@ from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.check import (
     ApiserverProcess,
     CaFileContent,
+    ClientCaSetting,
     Finding,
-    apiserver_arguments,
+    identify,
     ca_bundle_from_pem,
     judge,
     node_verdict,
@@ -21,6 +22,11 @@ PROCESS = ApiserverProcess(pid=42, create_time=0.0, name='kube-apiserver', args=
 
 
 # -- identity ---------------------------------------------------------------------------------------------------
+
+
+def apiserver_arguments(comm, argv):
+    identity = identify(comm, argv)
+    return identity[1] if identity and identity[0] == 'kube-apiserver' else None
 
 
 def test_kube_apiserver_is_identified_by_name_and_program():
@@ -37,7 +43,42 @@ def test_hyperkube_subcommand_is_the_apiserver(subcommand):
 
 
 def test_hyperkube_other_subcommands_are_not():
-    assert apiserver_arguments('hyperkube', ['/hyperkube', 'kubelet', '--x']) is None
+    assert identify('hyperkube', ['/hyperkube', 'kubelet', '--x']) is None
+
+
+@pytest.mark.parametrize(
+    'comm, argv, expected',
+    [
+        ('k3s', ['/usr/local/bin/k3s', 'server', '--data-dir=/d'], ('k3s', ('--data-dir=/d',), False)),
+        ('k3s', ['/usr/local/bin/k3s server', '', '', ''], ('k3s', (), True)),
+        (
+            'kubelite',
+            ['/snap/microk8s/1/kubelite', '--apiserver-args-file=/a'],
+            ('microk8s', ('--apiserver-args-file=/a',), False),
+        ),
+        ('microshift', ['microshift', 'run'], ('microshift', (), False)),
+        ('openshift', ['openshift', 'start', 'master', 'api', '--config=/c'], ('openshift-3', ('--config=/c',), False)),
+        ('openshift', ['openshift', 'start', 'master', '--config=/c'], ('openshift-3', ('--config=/c',), False)),
+    ],
+)
+def test_embedding_programs_are_identified_with_their_kind(comm, argv, expected):
+    assert identify(comm, argv) == expected
+
+
+@pytest.mark.parametrize(
+    'comm, argv',
+    [
+        ('k3s', ['/usr/local/bin/k3s', 'agent', '--server=https://x']),
+        ('k3s', ['/usr/local/bin/k3s', 'kubectl', 'get', 'pods']),
+        ('openshift', ['openshift', 'start', 'master', 'controllers', '--config=/c']),
+        ('openshift', ['openshift', 'start', 'node']),
+        ('microshift', ['microshift', 'version']),
+        ('rke2', ['rke2', 'server']),
+        ('k0s', ['k0s', 'controller', '--config=/etc/k0s/k0s.yaml']),
+    ],
+)
+def test_supervisors_agents_and_other_subcommands_are_not_apiservers(comm, argv):
+    assert identify(comm, argv) is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +137,8 @@ def verdict(data: bytes | None = None, *, ca_file='/pki/ca.crt', content=None, d
     if content is None and data is not None:
         content = CaFileContent(data)
     bundle = ca_bundle_from_pem(content.data) if content is not None and content.data is not None else None
-    return judge(PROCESS, ca_file, content, bundle, time.time(), days_warning)
+    setting = ClientCaSetting(ca_file, 'process', 'kubernetes')
+    return judge(PROCESS, setting, content, bundle, time.time(), days_warning)
 
 
 def test_valid_ca_bundle_passes():

@@ -20,7 +20,7 @@ import re
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import psutil
@@ -61,16 +61,80 @@ CONTROL = Control(
         'of the authorities in that file. Without it, kubelets, controllers and administrators cannot authenticate '
         'with client certificates, and a missing or broken file stops the apiserver at its next restart.'
     ),
+    # Where each distribution keeps kube-apiserver's arguments, and how a change there takes effect.
     remediation={
-        'default': (
+        'kubernetes': (
             'Set --client-ca-file=<path/to/client-ca-file> on kube-apiserver (a PEM bundle of the CA certificates '
             'that sign client certificates) wherever this node defines its arguments, then restart kube-apiserver.'
         ),
         'kubeadm': (
             'Edit the static pod manifest /etc/kubernetes/manifests/kube-apiserver.yaml on this node and set '
             '--client-ca-file=/etc/kubernetes/pki/ca.crt (or your client CA bundle); the kubelet restarts the '
-            'apiserver when the manifest changes.'
+            'apiserver when the manifest changes. Keep ClusterConfiguration apiServer.extraArgs in line for upgrades.'
         ),
+        'kind': (
+            'kind runs kubeadm inside the node container: in it (docker exec), edit '
+            '/etc/kubernetes/manifests/kube-apiserver.yaml and set --client-ca-file=/etc/kubernetes/pki/ca.crt; the '
+            'kubelet restarts the apiserver. For new clusters, set it through kubeadmConfigPatches in the kind config.'
+        ),
+        'minikube': (
+            'Run `minikube start --extra-config=apiserver.client-ca-file=/var/lib/minikube/certs/ca.crt` (minikube '
+            'sets it by default: remove the extra-config that overrides it); minikube restarts the apiserver.'
+        ),
+        'kubespray': (
+            'Set client-ca-file in kube_kubeadm_apiserver_extra_args (group_vars/k8s_cluster) and re-run '
+            'cluster.yml, or edit /etc/kubernetes/manifests/kube-apiserver.yaml on this node (the kubelet restarts '
+            'the apiserver).'
+        ),
+        'kops': (
+            'Set spec.kubeAPIServer.clientCAFile with `kops edit cluster` (kops sets it to /srv/kubernetes/ca.crt by '
+            'default), then `kops update cluster --yes` and `kops rolling-update cluster --yes`.'
+        ),
+        'rke1': (
+            'Set services.kube-api.extra_args.client-ca-file: /etc/kubernetes/ssl/kube-ca.pem in cluster.yml (or '
+            'remove the override that empties it), then run `rke up`.'
+        ),
+        'rke2': (
+            'RKE2 sets --client-ca-file itself: remove the kube-apiserver-arg that overrides or empties it from '
+            '/etc/rancher/rke2/config.yaml, restore /var/lib/rancher/rke2/server/tls/client-ca.crt if missing, then '
+            '`systemctl restart rke2-server` (RKE2 rewrites the static pod manifest).'
+        ),
+        'talos': (
+            'Patch the machine configuration (`talosctl patch machineconfig`): remove the cluster.apiServer.extraArgs '
+            'entry that overrides client-ca-file; Talos restarts the apiserver with its own client CA.'
+        ),
+        'k0s': (
+            'k0s sets --client-ca-file itself: remove the client-ca-file override from spec.api.extraArgs in '
+            '/etc/k0s/k0s.yaml, restore /var/lib/k0s/pki/ca.crt if missing, then restart the k0scontroller service.'
+        ),
+        'docker-desktop': (
+            'Docker Desktop manages the control plane and sets --client-ca-file=/run/config/pki/ca.crt: reset the '
+            'cluster (Settings > Kubernetes > Reset Kubernetes Cluster).'
+        ),
+        'kubernetes-the-hard-way': (
+            'Set --client-ca-file=/var/lib/kubernetes/ca.pem in the kube-apiserver systemd unit '
+            '(/etc/systemd/system/kube-apiserver.service), then `systemctl daemon-reload && systemctl restart '
+            'kube-apiserver`.'
+        ),
+        'k3s': (
+            'k3s sets --client-ca-file=<data-dir>/server/tls/client-ca.crt itself: remove the kube-apiserver-arg '
+            'that overrides or empties client-ca-file from /etc/rancher/k3s/config.yaml, config.yaml.d/*.yaml or the '
+            'k3s service command line, restore the file if missing, then `systemctl restart k3s`.'
+        ),
+        'microk8s': (
+            'Set --client-ca-file=${SNAP_DATA}/certs/ca.crt in /var/snap/microk8s/current/args/kube-apiserver, then '
+            '`microk8s stop && microk8s start`.'
+        ),
+        'openshift': (
+            'OpenShift manages kube-apiserver through its operator: do not edit the static pod. Check '
+            '`oc get kubeapiserver cluster -o yaml` and the client-ca config map in openshift-kube-apiserver, and let '
+            'the operator roll out a new revision.'
+        ),
+        'openshift-3': (
+            'Set servingInfo.clientCA (relative to the file) in /etc/origin/master/master-config.yaml, then '
+            '`master-restart api`.'
+        ),
+        'microshift': 'MicroShift generates and manages its client CA; it cannot be configured from the node.',
     },
     numbering={
         '1.5.1': '1.2.31',
@@ -150,13 +214,13 @@ def normalize_flag_name(name: str) -> str:
     return name.replace('_', '-')
 
 
-def effective_flags(args: Sequence[str]) -> dict[str, str]:
-    """Each flag's effective value (the last occurrence) in `args`, the arguments after the program name.
+def parse_flags(args: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (flag, value) occurrence in `args`, the arguments after the program name, as pflag reads them.
 
     Positional arguments are skipped; parsing stops at `--`. Tokens pflag would reject (and so a running apiserver
     cannot have) are skipped.
     """
-    values: dict[str, str] = {}
+    occurrences: list[tuple[str, str]] = []
     i, n = 0, len(args)
     while i < n:
         token = args[i]
@@ -178,7 +242,7 @@ def effective_flags(args: Sequence[str]) -> dict[str, str]:
                     i += 1
                 else:
                     continue
-            values[name] = value
+            occurrences.append((name, value))
             continue
         shorthands = token[1:]
         while shorthands:
@@ -186,19 +250,24 @@ def effective_flags(args: Sequence[str]) -> dict[str, str]:
             if name is None:
                 break
             if len(shorthands) > 2 and shorthands[1] == '=':
-                values[name] = shorthands[2:]
+                occurrences.append((name, shorthands[2:]))
                 break
             if not takes_value:
-                values[name] = 'true'
+                occurrences.append((name, 'true'))
                 shorthands = shorthands[1:]
                 continue
             if len(shorthands) > 1:
-                values[name] = shorthands[1:]
+                occurrences.append((name, shorthands[1:]))
             elif i < n:
-                values[name] = args[i]
+                occurrences.append((name, args[i]))
                 i += 1
             break
-    return values
+    return occurrences
+
+
+def effective_flags(args: Sequence[str]) -> dict[str, str]:
+    """Each flag's effective value in `args`: the last occurrence wins."""
+    return dict(parse_flags(args))
 
 
 # Values of flags named like these never leave the check: not in events, messages or logs.
@@ -218,8 +287,16 @@ def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 APISERVER_PROGRAM = 'kube-apiserver'
-# Multi-call binaries: program name -> subcommands that run the apiserver.
-MULTICALL_PROGRAMS = {'hyperkube': frozenset({'apiserver', 'kube-apiserver'})}
+# Programs that run kube-apiserver inside them: program -> (kind, the subcommands that do; None for any).
+EMBEDDING_PROGRAMS = {
+    'hyperkube': ('kube-apiserver', frozenset({'apiserver', 'kube-apiserver'})),
+    'k3s': ('k3s', frozenset({'server'})),
+    'kubelite': ('microk8s', None),
+    'microshift': ('microshift', frozenset({'run'})),
+    'openshift': ('openshift-3', frozenset({'start'})),
+}
+# Processes whose presence says this node runs (or should run) a control plane.
+WITNESS_PROGRAMS = frozenset({'kubelet', 'rke2'})
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
 
 
@@ -230,34 +307,50 @@ class ApiserverProcess:
     name: str
     args: tuple[str, ...]  # the apiserver's arguments, without the program (and subcommand)
     flags: Mapping[str, str] = field(repr=False, compare=False, hash=False, default_factory=dict)
+    kind: str = 'kube-apiserver'  # kube-apiserver, k3s, microk8s, microshift or openshift-3
+    args_hidden: bool = False  # the process rewrote its title (k3s): its arguments are not in /proc
+    parent: str = ''  # the parent's process name
 
     @property
     def label(self) -> str:
         return f'{self.name} (pid {self.pid})'
 
 
-def might_be_apiserver(comm: str) -> bool:
-    """Cheap first filter on the process name alone."""
-    return comm.startswith(APISERVER_PROGRAM) or comm in MULTICALL_PROGRAMS
+def might_be_apiserver(program: str) -> bool:
+    """Cheap first filter on a program or process name alone."""
+    return program.startswith(APISERVER_PROGRAM) or program in EMBEDDING_PROGRAMS
 
 
-def apiserver_arguments(comm: str, argv: Sequence[str]) -> tuple[str, ...] | None:
-    """The apiserver's flag arguments when (comm, argv) is kube-apiserver itself, else None.
+def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
+    """(kind, the apiserver's arguments, whether they are hidden) when the process runs kube-apiserver, else None.
 
-    Identity comes from what the process is (its name and program), never from text in its arguments: wrappers
-    such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but are not the apiserver.
+    Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
+    text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
+    are not the apiserver.
     """
+    hidden = False
+    if argv and ' ' in argv[0] and not any(argv[1:]):  # a rewritten process title, as k3s does
+        argv, hidden = argv[0].split(), True
     if not argv:
         return None
     program = argv[0].rsplit('/', 1)[-1]
     if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:
         return None
     if program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-'):
-        return tuple(argv[1:])
-    subcommands = MULTICALL_PROGRAMS.get(program)
-    if subcommands and len(argv) > 1 and argv[1] in subcommands:
-        return tuple(argv[2:])
-    return None
+        return 'kube-apiserver', tuple(argv[1:]), hidden
+    kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
+    if kind is None:
+        return None
+    if subcommands is None:
+        return kind, tuple(argv[1:]), hidden
+    if len(argv) < 2 or argv[1] not in subcommands:
+        return None
+    if kind == 'openshift-3':  # openshift start master [api] ...: the all-in-one master or its API half
+        rest = argv[2:]
+        if not rest or rest[0] != 'master' or (len(rest) > 1 and not rest[1].startswith('-') and rest[1] != 'api'):
+            return None
+        return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
+    return kind, tuple(argv[2:]), hidden
 
 
 def read_proc_bytes(procfs: str, pid: int, name: str, limit: int = 1 << 20) -> bytes:
@@ -292,48 +385,79 @@ def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
     """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
     try:
         comm = read_proc_bytes(procfs, pid, 'comm').rstrip(b'\n').decode('utf-8', 'replace')
-        if not might_be_apiserver(comm):
+        identity = identify(comm, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
+        if identity is None:
             return None
-        args = apiserver_arguments(comm, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
-        if args is None:
-            return None
-        create_time = psutil.Process(pid).create_time()
+        kind, args, hidden = identity
+        process = psutil.Process(pid)
+        create_time = process.create_time()
+        parent = _process_name(procfs, process.ppid())
     except PROCESS_GONE:
         return None
-    return ApiserverProcess(pid=pid, create_time=create_time, name=comm, args=args, flags=effective_flags(args))
+    return ApiserverProcess(
+        pid=pid,
+        create_time=create_time,
+        name=comm,
+        args=args,
+        flags=effective_flags(args),
+        kind=kind,
+        args_hidden=hidden,
+        parent=parent,
+    )
 
 
-def _is_candidate(proc_fd: int, pid: str) -> bool:
-    """Cheap first filter: the executable's name (one readlink), or the process name when the executable is hidden."""
+def _process_name(procfs: str, pid: int) -> str:
     try:
-        exe = os.readlink(pid + '/exe', dir_fd=proc_fd)
+        return read_proc_bytes(procfs, pid, 'comm').rstrip(b'\n').decode('utf-8', 'replace')
+    except OSError:
+        return ''
+
+
+def _program(proc_fd: int, pid: str) -> str:
+    """Cheap first look: the executable's name (one readlink), or the process name when the executable is hidden."""
+    try:
+        return os.readlink(pid + '/exe', dir_fd=proc_fd).rsplit('/', 1)[-1].removesuffix(' (deleted)')
     except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
         try:
             fd = os.open(pid + '/comm', os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
         except OSError:
-            return False
+            return ''
         try:
-            comm = os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
+            return os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
         finally:
             os.close(fd)
-        return might_be_apiserver(comm)
     except OSError:  # gone, a zombie or a kernel thread: no executable
-        return False
-    return might_be_apiserver(exe.rsplit('/', 1)[-1].removesuffix(' (deleted)'))
+        return ''
 
 
-def find_apiserver_processes(procfs: str) -> list[ApiserverProcess]:
+@dataclass(frozen=True)
+class ProcessScan:
+    apiservers: tuple[ApiserverProcess, ...]
+    witnesses: frozenset[str]  # WITNESS_PROGRAMS seen running: kubelet, rke2 server
+
+
+def scan_processes(procfs: str) -> ProcessScan:
     found = []
+    witnesses = set()
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for pid in os.listdir(proc_fd):  # what psutil.pids() lists, without its failure on an empty listing
-            if pid.isdigit() and _is_candidate(proc_fd, pid):
+            if not pid.isdigit():
+                continue
+            program = _program(proc_fd, pid)
+            if program in WITNESS_PROGRAMS:
+                witnesses.add(program)
+            elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
                     found.append(process)
     finally:
         os.close(proc_fd)
-    return found
+    return ProcessScan(apiservers=tuple(found), witnesses=frozenset(witnesses))
+
+
+def find_apiserver_processes(procfs: str) -> list[ApiserverProcess]:
+    return list(scan_processes(procfs).apiservers)
 
 
 def is_same_process_running(process: ApiserverProcess) -> bool:
@@ -358,15 +482,6 @@ class CaFileContent:
     data: bytes | None
     problem: str | None = None  # missing | not_regular | permission | too_large | error
     detail: str = ''
-
-
-class _OutsideView(Exception):
-    """The path cannot be walked; `problem` says how a verdict should read it."""
-
-    def __init__(self, problem: str, detail: str):
-        super().__init__(detail)
-        self.problem = problem
-        self.detail = detail
 
 
 _ERRNO_PROBLEMS = {
@@ -491,6 +606,272 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return 'not a regular file'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Distributions: where each keeps the effective --client-ca-file
+# --------------------------------------------------------------------------------------------------------------
+
+# Paths in kube-apiserver's flags that tell which distribution started it (the first match wins).
+DISTRIBUTION_PATHS = (
+    ('/var/lib/rancher/rke2/', 'rke2'),
+    ('/var/lib/minikube/', 'minikube'),
+    ('/srv/kubernetes/', 'kops'),
+    ('/etc/kubernetes/ssl/kube-', 'rke1'),
+    ('/etc/kubernetes/ssl/', 'kubespray'),
+    ('/system/secrets/kubernetes/', 'talos'),
+    ('/var/lib/k0s/', 'k0s'),
+    ('/run/config/pki/', 'docker-desktop'),
+    ('/var/lib/kubernetes/', 'kubernetes-the-hard-way'),
+    ('/etc/kubernetes/pki/', 'kubeadm'),
+)
+KUBEADM_MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
+RKE2_MANIFEST = '/var/lib/rancher/rke2/agent/pod-manifests/kube-apiserver.yaml'
+STATIC_POD_MANIFESTS = {'rke2': RKE2_MANIFEST}  # others: KUBEADM_MANIFEST
+K3S_DATA_DIR = '/var/lib/rancher/k3s'
+K3S_CONFIG = '/etc/rancher/k3s/config.yaml'
+K3S_UNITS = ('/etc/systemd/system/k3s.service', '/lib/systemd/system/k3s.service')
+MICROK8S_ARGS_FILE = '/var/snap/microk8s/current/args/kube-apiserver'
+MICROK8S_ENVIRONMENT = {'SNAP': '/snap/microk8s/current', 'SNAP_DATA': '/var/snap/microk8s/current'}
+CONFIG_FILE_SIZE = 1 << 20
+SHELL_VARIABLE = re.compile(r'\$\{(\w+)\}|\$(\w+)')
+
+
+@dataclass(frozen=True)
+class ClientCaSetting:
+    """The effective --client-ca-file of one apiserver and where it comes from."""
+
+    value: str | None  # None: not set
+    source: str  # process | config_file | manifest | distribution_default
+    distribution: str
+    origin: str = ''  # the file the value was read from, for messages
+    unjudgeable: str = ''  # why the setting cannot be judged from this node
+
+
+def detect_distribution(process: ApiserverProcess, parent_root: str) -> str:
+    if process.kind != 'kube-apiserver':
+        return process.kind
+    if 'openshift-config' in process.flags:
+        return 'openshift'
+    if process.parent == 'k0s':
+        return 'k0s'
+    paths = [value for value in process.flags.values() if value.startswith('/')]
+    for prefix, name in DISTRIBUTION_PATHS:
+        if any(path.startswith(prefix) for path in paths):
+            if name == 'kubeadm' and os.path.isdir(f'{parent_root}/kind'):
+                return 'kind'  # kubeadm inside a kind node container
+            return name
+    return 'kubernetes'
+
+
+def read_text_in_root(root: str, cwd: str, path: str) -> tuple[str | None, str]:
+    """(text, '') or (None, why) for a configuration file read as the process whose root and cwd are given."""
+    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE)
+    if content.data is None:
+        return None, content.detail
+    return content.data.decode('utf-8', 'replace'), ''
+
+
+def list_dir_in_root(root: str, path: str) -> list[str]:
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    parent_fd = -1
+    try:
+        parent_fd, name, st = _walk_in_root(root_fd, root_fd, path)
+        if not stat.S_ISDIR(st.st_mode):
+            return []
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        try:
+            return sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
+    except OSError:
+        return []
+    finally:
+        for fd in (parent_fd, root_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def load_yaml(text: str):
+    import yaml  # shipped with the Agent; imported only where a distribution keeps YAML configuration
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def _mapping(value) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+
+
+def client_ca_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
+    """The effective --client-ca-file of `process`, from wherever its distribution keeps it."""
+    base = f'{procfs}/{process.pid}'
+    distribution = detect_distribution(process, f'{procfs}/{_parent_pid(procfs, process.pid)}/root')
+    if process.kind == 'k3s':
+        return _k3s_setting(base, process)
+    if process.kind == 'microk8s':
+        return _microk8s_setting(base, process)
+    if process.kind == 'microshift':
+        return ClientCaSetting(
+            None,
+            'distribution_default',
+            'microshift',
+            unjudgeable='MicroShift embeds kube-apiserver and generates its client CA internally; its configuration '
+            'does not name the client CA, so CIS 1.2.31 cannot be judged from the node',
+        )
+    if process.kind == 'openshift-3':
+        config = process.flags.get('config', '/etc/origin/master/master-config.yaml')
+        return _openshift_setting(base, config, ('kubernetesMasterConfig', 'apiServerArguments'), 'openshift-3')
+    value = process.flags.get(CONTROL.flag)
+    if value is None and 'openshift-config' in process.flags:
+        return _openshift_setting(base, process.flags['openshift-config'], ('apiServerArguments',), distribution)
+    return ClientCaSetting(value, 'process', distribution)
+
+
+def _parent_pid(procfs: str, pid: int) -> int:
+    try:
+        return psutil.Process(pid).ppid()
+    except PROCESS_GONE:
+        return 0
+
+
+def _openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...], distribution: str):
+    """OpenShift: the client CA of its master configuration; a relative path is relative to that file."""
+    text, why = read_text_in_root(f'{base}/root', f'{base}/cwd', config_path)
+    config = load_yaml(text) if text is not None else None
+    if not isinstance(config, Mapping):
+        reason = why or 'not a YAML or JSON mapping'
+        return ClientCaSetting(
+            None, 'config_file', distribution, config_path, f'its configuration {config_path} cannot be read: {reason}'
+        )
+    arguments = config
+    for key in arguments_at:
+        arguments = _mapping(arguments.get(key))
+    values = _as_list(arguments.get(CONTROL.flag))
+    value = values[-1] if values else _mapping(config.get('servingInfo')).get('clientCA')
+    if value is not None and value != '' and not str(value).startswith('/'):
+        value = os.path.join(os.path.dirname(config_path), str(value))
+    return ClientCaSetting(None if value is None else str(value), 'config_file', distribution, config_path)
+
+
+def _k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
+    """k3s: its own default under data-dir, then kube-apiserver-arg from its configuration and command line."""
+    root, cwd = f'{base}/root', f'{base}/cwd'
+    args, args_origin = list(process.args), 'the k3s command line'
+    if process.args_hidden:  # k3s rewrote its process title: its arguments are those of the service that started it
+        args, args_origin = _k3s_unit_arguments(root, cwd)
+    config_path = (_k3s_option(args, 'config', 'c') or [K3S_CONFIG])[-1]
+    config: dict = {}
+    for path in [config_path] + [
+        f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
+    ]:
+        text, _ = read_text_in_root(root, cwd, path)
+        document = load_yaml(text) if text else None
+        for key, value in _mapping(document).items():
+            if str(key).endswith('+'):  # k3s drop-ins append to a list with `key+:`
+                config[key[:-1]] = _as_list(config.get(key[:-1])) + _as_list(value)
+            else:
+                config[key] = value
+    data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
+    cli_args = _k3s_option(args, 'kube-apiserver-arg')
+    user_args = _as_list(config.get('kube-apiserver-arg')) + cli_args
+    flags = effective_flags(['--' + arg.lstrip('-') for arg in user_args])
+    if CONTROL.flag in flags:
+        from_cli = CONTROL.flag in effective_flags(['--' + arg.lstrip('-') for arg in cli_args])
+        origin = args_origin if from_cli else config_path
+        source = 'process' if from_cli and not process.args_hidden else 'config_file'
+        return ClientCaSetting(flags[CONTROL.flag], source, 'k3s', origin)
+    return ClientCaSetting(f'{data_dir}/server/tls/client-ca.crt', 'distribution_default', 'k3s', 'the k3s default')
+
+
+def _k3s_option(args: Sequence[str], *names: str) -> list[str]:
+    """Every value given to k3s's option `names` (--name=value, --name value, -n value), in order.
+
+    Read token by token, so an option of k3s's own whose arity this check does not know cannot hide one.
+    """
+    spellings = {('--' if len(name) > 1 else '-') + name for name in names}
+    values = []
+    for i, token in enumerate(args):
+        if token == '--':
+            break
+        name, has_value, value = token.partition('=')
+        if name in spellings:
+            if has_value:
+                values.append(value)
+            elif i + 1 < len(args):
+                values.append(args[i + 1])
+    return values
+
+
+def _k3s_unit_arguments(root: str, cwd: str) -> tuple[list[str], str]:
+    import shlex
+
+    for unit in K3S_UNITS:
+        text, _ = read_text_in_root(root, cwd, unit)
+        if text is None:
+            continue
+        command = re.search(r'^ExecStart=(.*(?:\\\n.*)*)', text, re.MULTILINE)
+        if command:
+            words = shlex.split(command.group(1).replace('\\\n', ' '))
+            if 'server' in words:
+                return words[words.index('server') + 1 :], unit
+    return [], 'no k3s service file'
+
+
+def _microk8s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
+    """MicroK8s: kubelite reads kube-apiserver's flags from an arguments file, with snap variables in values."""
+    import shlex
+
+    root, cwd = f'{base}/root', f'{base}/cwd'
+    path = process.flags.get('apiserver-args-file') or MICROK8S_ARGS_FILE
+    environment = {**MICROK8S_ENVIRONMENT, **_process_environment(base)}
+    text, why = read_text_in_root(root, cwd, path)
+    if text is None:
+        return ClientCaSetting(None, 'config_file', 'microk8s', path, f'its arguments file {path} {why}')
+    tokens = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith('#'):
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                continue
+            tokens += [SHELL_VARIABLE.sub(lambda m: environment.get(m[1] or m[2], m[0]), word) for word in words]
+    return ClientCaSetting(effective_flags(tokens).get(CONTROL.flag), 'config_file', 'microk8s', path)
+
+
+def _process_environment(base: str) -> dict[str, str]:
+    try:
+        raw = read_proc_bytes(base.rsplit('/', 1)[0], int(base.rsplit('/', 1)[1]), 'environ')
+    except OSError:
+        return {}
+    pairs = (item.partition(b'=') for item in raw.split(b'\0') if b'=' in item)
+    return {os.fsdecode(key): os.fsdecode(value) for key, _, value in pairs}
+
+
+def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
+    """(whether the static pod manifest exists, its effective --client-ca-file) as read through `root`."""
+    text, _ = read_text_in_root(root, root, path)
+    if text is None:
+        return False, None
+    document = _mapping(load_yaml(text))
+    containers = [c for c in _mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
+    container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
+    argv = _as_list(container.get('command')) + _as_list(container.get('args'))
+    if argv and argv[0].rsplit('/', 1)[-1].startswith(APISERVER_PROGRAM):
+        argv = argv[1:]
+    return True, effective_flags(argv).get(CONTROL.flag)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -858,7 +1239,7 @@ COMPLIANT_BY_STATUS = {AgentCheck.OK: True, AgentCheck.WARNING: True, AgentCheck
 
 @dataclass(frozen=True)
 class Finding:
-    """The verdict for one apiserver process."""
+    """The verdict for one apiserver."""
 
     status: int
     reason: str  # one line, leads with the verdict
@@ -866,6 +1247,8 @@ class Finding:
     ca_file: str | None = None
     bundle: CaBundle | None = None
     days_left: float | None = None
+    distribution: str = 'kubernetes'
+    source: str = 'process'
 
     @property
     def compliant(self) -> bool | None:
@@ -873,22 +1256,31 @@ class Finding:
 
 
 def judge(
-    process: ApiserverProcess,
-    ca_file: str | None,
+    process: ApiserverProcess | None,
+    setting: ClientCaSetting,
     content: CaFileContent | None,
     bundle: CaBundle | None,
     now: float,
     days_warning: int,
 ) -> Finding:
     """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
-    who = process.label
+    finding = _judge(process, setting, content, bundle, now, days_warning)
+    return replace(finding, distribution=setting.distribution, source=setting.source)
+
+
+def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
+    who = process.label if process is not None else 'kube-apiserver'
+    ca_file = setting.value
+    where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
+    if setting.unjudgeable:
+        return Finding(AgentCheck.UNKNOWN, f'UNKNOWN: {who}: {setting.unjudgeable}.', process, ca_file)
     if ca_file is None:
-        reason = f'FAIL: {who} runs without --client-ca-file: client certificate authentication is off.'
+        reason = f'FAIL: {who} runs without --client-ca-file{where}: client certificate authentication is off.'
         return Finding(AgentCheck.CRITICAL, reason, process)
     if ca_file == '':
-        reason = f'FAIL: {who} has an empty --client-ca-file: client certificate authentication is off.'
+        reason = f'FAIL: {who} has an empty --client-ca-file{where}: client certificate authentication is off.'
         return Finding(AgentCheck.CRITICAL, reason, process, ca_file)
-    the_file = f'the client CA file {ca_file} of {who}'
+    the_file = f'the client CA file {ca_file} of {who}{where}'
     if content is None or content.data is None:
         problem, detail = (content.problem, content.detail) if content else ('error', 'was not read')
         if problem in ('missing', 'not_regular'):
@@ -939,6 +1331,10 @@ def judge(
     return Finding(status, reason, process, ca_file, bundle, days_left)
 
 
+def remediation(distribution: str) -> str:
+    return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
+
+
 def node_verdict(findings: Sequence[Finding]) -> Finding:
     """The worst finding over all apiserver processes of the node."""
     return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
@@ -984,6 +1380,8 @@ class Settings:
     event_resend_interval: int = 86400
     rescan_every: int = 10
     max_ca_file_size: int = 4 * 1024 * 1024
+    host_root: str = ''  # where the host's files are seen; '' for <procfs>/1/root, the root of the host's init
+    benchmark_version: str = ''
 
     @classmethod
     def from_instance(cls, instance: Mapping) -> Settings:
@@ -998,6 +1396,8 @@ class Settings:
             event_resend_interval=_integer(instance, 'event_resend_interval', cls.event_resend_interval, minimum=0),
             rescan_every=_integer(instance, 'rescan_every', cls.rescan_every, minimum=1),
             max_ca_file_size=_integer(instance, 'max_ca_file_size', cls.max_ca_file_size, minimum=1),
+            host_root=_string_option(instance, 'host_root'),
+            benchmark_version=_benchmark_version(instance),
         )
 
 
@@ -1015,6 +1415,26 @@ GENERIC_OPTIONS = frozenset(
     }
 )
 KNOWN_OPTIONS = GENERIC_OPTIONS | set(Settings.__dataclass_fields__)
+
+
+def _string_option(instance: Mapping, name: str) -> str:
+    value = instance.get(name) or ''
+    if not isinstance(value, str):
+        raise ConfigurationError(f'`{name}` must be a string, got {value!r}')
+    return value.rstrip('/')
+
+
+def _benchmark_version(instance: Mapping) -> str:
+    version = instance.get('benchmark_version')
+    if version is None or version == '':
+        return ''
+    version = str(version)
+    if version not in CONTROL.numbering:
+        known = ', '.join(CONTROL.numbering)
+        raise ConfigurationError(
+            f'`benchmark_version` must be one of the CIS Kubernetes versions {known}, got {version}'
+        )
+    return version
 
 
 def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
@@ -1044,7 +1464,14 @@ class CisKubernetesCheck(AgentCheck):
         super().__init__(name, init_config, instances)
         self.settings = Settings.from_instance(self.instance or {})
         self.tags = [*self.settings.tags, CONTROL_TAG]
+        if self.settings.benchmark_version:
+            version = self.settings.benchmark_version
+            self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
+        self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
         self._apiservers: list[ApiserverProcess] = []
+        # Resolved once per process: what its distribution's configuration said when the process was first seen.
+        self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
+        self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
         self._scanned = False
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
@@ -1085,11 +1512,15 @@ class CisKubernetesCheck(AgentCheck):
         procfs = self._procfs()
         apiservers = self._current_apiservers(procfs)
         self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
-        if not apiservers:
-            self.log.debug('No kube-apiserver process on this node: CIS %s does not apply here', CONTROL.id)
-            return
         now = time.time()
-        findings = [self._finding(procfs, process, now) for process in apiservers]
+        if apiservers:
+            findings = [self._finding(procfs, process, now) for process in apiservers]
+        else:
+            finding = self._finding_without_apiserver(procfs, now)
+            if finding is None:
+                self.log.debug('No kube-apiserver on this node: CIS %s does not apply here', CONTROL.id)
+                return
+            findings = [finding]
         self._report(findings, now)
 
     def _procfs(self) -> str:
@@ -1110,24 +1541,83 @@ class CisKubernetesCheck(AgentCheck):
         return self._apiservers
 
     def _scan(self, procfs: str) -> None:
-        self._apiservers = find_apiserver_processes(procfs)
+        self._scan_result = scan_processes(procfs)
+        self._apiservers = list(self._scan_result.apiservers)
         self._scanned = True
         self._runs_since_scan = 0
+        known = {}
+        self._manifests = {}
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
                 if secret not in self._secrets:
                     self._secrets.add(secret)
                     self.register_secret(secret)
+            key = (process.pid, process.create_time)
+            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            manifest = self._manifest_of(procfs, process, setting)
+            if manifest is not None:
+                self._manifests[process.pid] = manifest
+        self._client_ca = known
+
+    def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
+        """The static pod manifest the kubelet started this apiserver from, read as the kubelet's node sees it."""
+        if process.kind != 'kube-apiserver' or setting.distribution in ('openshift', 'k0s', 'kubernetes-the-hard-way'):
+            return None
+        path = STATIC_POD_MANIFESTS.get(setting.distribution, KUBEADM_MANIFEST)
+        exists, value = manifest_client_ca(f'{procfs}/{_parent_pid(procfs, process.pid)}/root', path)
+        return (path, value) if exists else None
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
-        ca_file = process.flags.get(CONTROL.flag)
+        setting = self._client_ca[(process.pid, process.create_time)]
+        base = f'{procfs}/{process.pid}'
+        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
+        manifest = self._manifests.get(process.pid)
+        if manifest is None or manifest[1] == setting.value:
+            return finding
+        path, value = manifest
+        status = max(finding.status, AgentCheck.WARNING, key=STATUS_SEVERITY.get)
+        note = (
+            f' The static pod manifest {path} sets --client-ca-file to {value!r} but the running apiserver uses '
+            f'{setting.value!r}: the kubelet has not restarted it with the manifest (the running process was judged).'
+        )
+        reason = finding.reason if status == finding.status else 'WARNING: ' + finding.reason.split(': ', 1)[1]
+        return replace(finding, status=status, reason=reason + note)
+
+    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
         content = bundle = None
-        if ca_file:
-            base = f'{procfs}/{process.pid}'
-            content = read_file_in_root(f'{base}/root', f'{base}/cwd', ca_file, self.settings.max_ca_file_size)
+        if setting.value and not setting.unjudgeable:
+            content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
             if content.data is not None:
-                bundle = self._bundle(f'{process.pid}:{ca_file}', content.data)
-        return judge(process, ca_file, content, bundle, now, self.settings.days_warning)
+                bundle = self._bundle(f'{root}:{setting.value}', content.data)
+        return judge(process, setting, content, bundle, now, self.settings.days_warning)
+
+    def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
+        """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
+        host_root = self.settings.host_root or f'{procfs}/1/root'
+        witnesses = self._scan_result.witnesses
+        path = distribution = value = None
+        for candidate, name in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
+            exists, candidate_value = manifest_client_ca(host_root, candidate)
+            if exists:
+                path, distribution, value = candidate, name, candidate_value
+                break
+        if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
+            what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
+            reason = (
+                f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
+                'cannot be judged until it starts.'
+            )
+            return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
+        if path is None:
+            return None
+        # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
+        setting = ClientCaSetting(value, 'manifest', distribution, path)
+        finding = self._judge(None, setting, host_root, host_root, now)
+        note = (
+            f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
+            "(run it in the host's PID namespace to judge the running apiserver)."
+        )
+        return replace(finding, reason=finding.reason + note)
 
     def _bundle(self, key: str, data: bytes) -> CaBundle:
         cached = self._bundles.get(key)
@@ -1143,23 +1633,29 @@ class CisKubernetesCheck(AgentCheck):
 
     def _report(self, findings: Sequence[Finding], now: float) -> None:
         verdict = node_verdict(findings)
+        tags = self._verdict_tags(verdict)
         message = None
         if verdict.status != AgentCheck.OK:
             others = len(findings) - 1
             message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
-        self.service_check(self.SERVICE_CHECK, verdict.status, tags=self.tags, message=self._message(message))
+            if verdict.status != AgentCheck.UNKNOWN:
+                message += ' Fix: ' + remediation(verdict.distribution)
+        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(message))
         if verdict.compliant is not None:
-            self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=self.tags)
+            self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=tags)
         seen_files = set()
         for finding in findings:
             if finding.bundle is None or finding.ca_file in seen_files:
                 continue
             seen_files.add(finding.ca_file)
-            file_tags = [*self.tags, f'client_ca_file:{finding.ca_file}']
+            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{finding.ca_file}']
             self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
             if finding.days_left is not None:
                 self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
         self._announce(verdict, now)
+
+    def _verdict_tags(self, finding: Finding) -> list[str]:
+        return [*self.tags, f'kube_distribution:{finding.distribution}', f'verdict_source:{finding.source}']
 
     def _message(self, text: str | None) -> str | None:
         if text is None:
@@ -1191,14 +1687,14 @@ class CisKubernetesCheck(AgentCheck):
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
                 'msg_title': title,
-                'msg_text': self.sanitize(event_text(verdict, CONTROL.remediation['default'])),
+                'msg_text': self.sanitize(event_text(verdict, remediation(verdict.distribution))),
                 'alert_type': 'error' if failed else 'success',
                 'priority': 'normal',
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',
                 'source_type_name': self.__NAMESPACE__,
                 'tags': [
-                    *self.tags,
+                    *self._verdict_tags(verdict),
                     f'compliance_framework:{CONTROL.framework}',
                     f'compliance_rule:{CONTROL.rule_id}',
                     f'compliance_status:{status}',
