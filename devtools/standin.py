@@ -108,7 +108,9 @@ def _exec_traced(spec: dict) -> None:
     except OSError:
         os._exit(95)
     try:
-        os.execv(spec['executable'], spec['argv'])
+        if spec['env'] is None:
+            os.execv(spec['executable'], spec['argv'])
+        os.execve(spec['executable'], spec['argv'], spec['env'])
     except OSError:
         os._exit(96)
 
@@ -118,11 +120,12 @@ def start(
     program: str = 'kube-apiserver',
     root: str | None = None,
     cwd: str = '/',
+    env: dict[str, str] | None = None,
 ) -> StandIn:
     """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
 
     `root`: a directory that becomes the process's root (needs root privileges). `cwd`: its working directory,
-    as seen from its root. The process is spawned through a fresh interpreter running this file, so nothing runs
+    as seen from its root. `env`: its environment (by default, ours). The process is spawned through a fresh interpreter running this file, so nothing runs
     after fork() in this (possibly multi-threaded) process.
     """
     if '/' in program:
@@ -139,7 +142,7 @@ def start(
         copy = os.path.join(bin_dir, program)
         if not os.path.exists(copy):
             shutil.copy(sleep, copy)
-    spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd}
+    spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd, 'env': env}
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)
         _, status = os.waitpid(pid, 0)

@@ -821,12 +821,26 @@ def _k3s_unit_arguments(root: str, cwd: str) -> tuple[list[str], str]:
         text, _ = read_text_in_root(root, cwd, unit)
         if text is None:
             continue
-        command = re.search(r'^ExecStart=(.*(?:\\\n.*)*)', text, re.MULTILINE)
-        if command:
-            words = shlex.split(command.group(1).replace('\\\n', ' '))
-            if 'server' in words:
-                return words[words.index('server') + 1 :], unit
+        command = _unit_exec_start(text)
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        if 'server' in words:
+            return words[words.index('server') + 1 :], unit
     return [], 'no k3s service file'
+
+
+def _unit_exec_start(unit: str) -> str:
+    """The ExecStart= command of a systemd unit, its continuation lines joined."""
+    lines = iter(unit.splitlines())
+    for line in lines:
+        if line.strip().startswith('ExecStart='):
+            command = line.strip()[len('ExecStart=') :]
+            while command.endswith('\\'):
+                command = command[:-1] + ' ' + next(lines, '').strip()
+            return command.lstrip('-@+!')
+    return ''
 
 
 def _microk8s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
@@ -1560,11 +1574,13 @@ class CisKubernetesCheck(AgentCheck):
         self._client_ca = known
 
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
-        """The static pod manifest the kubelet started this apiserver from, read as the kubelet's node sees it."""
+        """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
+        the apiserver's parent (its container runtime's shim), which is the node's even for a kind node container."""
         if process.kind != 'kube-apiserver' or setting.distribution in ('openshift', 'k0s', 'kubernetes-the-hard-way'):
             return None
         path = STATIC_POD_MANIFESTS.get(setting.distribution, KUBEADM_MANIFEST)
-        exists, value = manifest_client_ca(f'{procfs}/{_parent_pid(procfs, process.pid)}/root', path)
+        node_root = self.settings.host_root or f'{procfs}/{_parent_pid(procfs, process.pid)}/root'
+        exists, value = manifest_client_ca(node_root, path)
         return (path, value) if exists else None
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:

@@ -1,0 +1,436 @@
+"""Every distribution gets its true verdict: a real process shaped as that distribution starts it (name, argv, a
+rewritten title like k3s's), its files in the process's own root, passing and failing variants both."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from datadog_checks.base import AgentCheck
+from datadog_checks.cis_kubernetes.check import ApiserverProcess, detect_distribution, effective_flags
+from devtools import certs
+from tests.conftest import needs_separate_root, needs_standins, write
+
+SC = 'cis_kubernetes.apiserver.client_ca_file'
+VALID = certs.valid_ca()
+BROKEN = b'-----BEGIN CERTIFICATE-----\nTUlJQm9uZQ==\n-----END CERTIFICATE-----\n'
+COMMON = ['--advertise-address=10.0.0.10', '--secure-port=6443', '--authorization-mode=Node,RBAC']
+
+
+@dataclass
+class Node:
+    """One apiserver as a distribution runs it: its program, argv, environment and files in its own root."""
+
+    program: str
+    argv: list[str]
+    files: dict[str, bytes]
+    distribution: str
+    source: str
+    remediation_words: str
+    env: dict[str, str] | None = None
+    others: list[tuple[str, list[str]]] = field(default_factory=list)  # supervisors and wrappers beside it
+
+
+def apiserver(ca_path: str, *extra: str, program='kube-apiserver', argv0='/usr/local/bin/kube-apiserver') -> list:
+    return [argv0, *COMMON, f'--client-ca-file={ca_path}', *extra]
+
+
+def own_process(name, ca_path, words, serving_file='apiserver.crt', **kwargs) -> tuple[Node, Node]:
+    """A passing node (a valid CA at the path) and a failing one (the same flag, then emptied), both with the
+    distribution's serving certificate beside the CA, as it lays out its files."""
+    serving = '--tls-cert-file=' + os.path.join(os.path.dirname(ca_path), serving_file)
+    passing = Node('kube-apiserver', apiserver(ca_path, serving), {ca_path: VALID}, name, 'process', words, **kwargs)
+    failing = Node(
+        'kube-apiserver',
+        apiserver(ca_path, serving, '--client-ca-file='),
+        {ca_path: VALID},
+        name,
+        'process',
+        words,
+        **kwargs,
+    )
+    return passing, failing
+
+
+K3S_TITLE = ['/usr/local/bin/k3s server', '', '', '', '', '', '', '']
+K3S_CA = '/var/lib/rancher/k3s/server/tls/client-ca.crt'
+MICROK8S_ENV = {'SNAP': '/snap/microk8s/6089', 'SNAP_DATA': '/var/snap/microk8s/6089', 'PATH': '/usr/bin:/bin'}
+MICROK8S_ARGV = ['/snap/microk8s/6089/kubelite', '--apiserver-args-file=/var/snap/microk8s/6089/args/kube-apiserver']
+OPENSHIFT_CONFIG = '/etc/kubernetes/static-pod-resources/configmaps/config/config.yaml'
+OPENSHIFT_CA = '/etc/kubernetes/static-pod-certs/configmaps/client-ca/ca-bundle.crt'
+
+
+def openshift_config(client_ca_args) -> bytes:
+    config = {
+        'apiVersion': 'kubecontrolplane.config.openshift.io/v1',
+        'kind': 'KubeAPIServerConfig',
+        'servingInfo': {'clientCA': '/etc/kubernetes/static-pod-certs/configmaps/other/ca.crt'},
+        'apiServerArguments': {'client-ca-file': client_ca_args, 'v': ['2']},
+    }
+    return yaml.safe_dump(config).encode()
+
+
+CASES = {
+    'kubeadm': own_process('kubeadm', '/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/manifests/kube-apiserver.yaml'),
+    'minikube': own_process('minikube', '/var/lib/minikube/certs/ca.crt', 'minikube start --extra-config'),
+    'kubespray': own_process('kubespray', '/etc/kubernetes/ssl/ca.crt', 'kube_kubeadm_apiserver_extra_args'),
+    'kops': own_process(
+        'kops',
+        '/srv/kubernetes/ca.crt',
+        'kops edit cluster',
+        others=[
+            (
+                'go-runner',
+                [
+                    '/go-runner',
+                    '--log-file=/var/log/kube-apiserver.log',
+                    '--also-stdout',
+                    '/usr/local/bin/kube-apiserver',
+                    '--client-ca-file=',
+                ],
+            )
+        ],
+    ),
+    'rke1': own_process('rke1', '/etc/kubernetes/ssl/kube-ca.pem', 'rke up', serving_file='kube-apiserver.pem'),
+    'rke2': own_process(
+        'rke2',
+        '/var/lib/rancher/rke2/server/tls/client-ca.crt',
+        'systemctl restart rke2-server',
+        others=[('rke2', ['/usr/local/bin/rke2', 'server'])],
+    ),
+    'talos': own_process('talos', '/system/secrets/kubernetes/kube-apiserver/ca.crt', 'talosctl patch machineconfig'),
+    'k0s': own_process(
+        'k0s',
+        '/var/lib/k0s/pki/ca.crt',
+        'spec.api.extraArgs',
+        others=[('k0s', ['/usr/local/bin/k0s', 'controller', '--config=/etc/k0s/k0s.yaml'])],
+    ),
+    'docker-desktop': own_process('docker-desktop', '/run/config/pki/ca.crt', 'Reset Kubernetes Cluster'),
+    'kubernetes-the-hard-way': own_process(
+        'kubernetes-the-hard-way', '/var/lib/kubernetes/ca.pem', '/etc/systemd/system/kube-apiserver.service'
+    ),
+    'hyperkube': (
+        Node(
+            'hyperkube',
+            ['/hyperkube', 'apiserver', '--client-ca-file=/etc/kubernetes/pki/ca.crt'],
+            {'/etc/kubernetes/pki/ca.crt': VALID},
+            'kubeadm',
+            'process',
+            '/etc/kubernetes/manifests',
+        ),
+        Node(
+            'hyperkube',
+            ['/hyperkube', 'kube-apiserver', '--client-ca-file=/etc/kubernetes/pki/ca.crt'],
+            {'/etc/kubernetes/pki/ca.crt': BROKEN},
+            'kubeadm',
+            'process',
+            '/etc/kubernetes/manifests',
+        ),
+    ),
+    'k3s default': (
+        Node('k3s', K3S_TITLE, {K3S_CA: VALID}, 'k3s', 'distribution_default', 'systemctl restart k3s'),
+        Node('k3s', K3S_TITLE, {}, 'k3s', 'distribution_default', 'systemctl restart k3s'),
+    ),
+    'k3s config override': (
+        Node(
+            'k3s',
+            K3S_TITLE,
+            {
+                '/etc/rancher/k3s/config.yaml': b'kube-apiserver-arg:\n  - client-ca-file=/opt/ca/clients.crt\n',
+                '/opt/ca/clients.crt': VALID,
+            },
+            'k3s',
+            'config_file',
+            'config.yaml.d',
+        ),
+        Node(
+            'k3s',
+            K3S_TITLE,
+            {
+                K3S_CA: VALID,
+                '/etc/rancher/k3s/config.yaml': b'write-kubeconfig-mode: "0644"\n',
+                '/etc/rancher/k3s/config.yaml.d/90-hardening.yaml': b'kube-apiserver-arg+:\n  - client-ca-file=\n',
+            },
+            'k3s',
+            'config_file',
+            'config.yaml.d',
+        ),
+    ),
+    'k3s data-dir and service command line': (
+        Node(
+            'k3s',
+            K3S_TITLE,
+            {'/etc/rancher/k3s/config.yaml': b'data-dir: /srv/k3s\n', '/srv/k3s/server/tls/client-ca.crt': VALID},
+            'k3s',
+            'distribution_default',
+            'systemctl restart k3s',
+        ),
+        Node(
+            'k3s',
+            K3S_TITLE,
+            {
+                K3S_CA: VALID,
+                '/etc/systemd/system/k3s.service': b'[Service]\nExecStart=/usr/local/bin/k3s \\\n    server \\\n'
+                b"    '--cluster-init' \\\n    '--kube-apiserver-arg=client-ca-file=/etc/ca/missing.crt' \\\n",
+            },
+            'k3s',
+            'config_file',
+            'systemctl restart k3s',
+        ),
+    ),
+    'k3s visible arguments': (
+        Node(
+            'k3s',
+            ['/usr/local/bin/k3s', 'server', '--cluster-init', '--kube-apiserver-arg', 'v=2'],
+            {K3S_CA: VALID},
+            'k3s',
+            'distribution_default',
+            'systemctl restart k3s',
+        ),
+        Node(
+            'k3s',
+            ['/usr/local/bin/k3s', 'server', '--cluster-init', '--kube-apiserver-arg', 'client-ca-file='],
+            {K3S_CA: VALID},
+            'k3s',
+            'process',
+            'systemctl restart k3s',
+        ),
+    ),
+    'microk8s': (
+        Node(
+            'kubelite',
+            MICROK8S_ARGV,
+            {
+                '/var/snap/microk8s/6089/args/kube-apiserver': (
+                    b'# arguments\n--client-ca-file=${SNAP_DATA}/certs/ca.crt\n--secure-port=16443\n'
+                ),
+                '/var/snap/microk8s/6089/certs/ca.crt': VALID,
+            },
+            'microk8s',
+            'config_file',
+            'microk8s stop && microk8s start',
+            env=MICROK8S_ENV,
+        ),
+        Node(
+            'kubelite',
+            MICROK8S_ARGV,
+            {
+                '/var/snap/microk8s/6089/args/kube-apiserver': b'--secure-port=16443\n--client-ca-file=\n',
+                '/var/snap/microk8s/6089/certs/ca.crt': VALID,
+            },
+            'microk8s',
+            'config_file',
+            'microk8s stop && microk8s start',
+            env=MICROK8S_ENV,
+        ),
+    ),
+    'openshift 4': (
+        Node(
+            'kube-apiserver',
+            ['kube-apiserver', f'--openshift-config={OPENSHIFT_CONFIG}', '-v=2'],
+            {OPENSHIFT_CONFIG: openshift_config([OPENSHIFT_CA]), OPENSHIFT_CA: VALID},
+            'openshift',
+            'config_file',
+            'oc get kubeapiserver',
+            others=[
+                (
+                    'watch-termination',
+                    [
+                        'watch-termination',
+                        '--termination-touch-file=/var/log/x',
+                        '--',
+                        'hyperkube',
+                        'kube-apiserver',
+                        '--client-ca-file=',
+                    ],
+                )
+            ],
+        ),
+        Node(
+            'kube-apiserver',
+            ['kube-apiserver', f'--openshift-config={OPENSHIFT_CONFIG}', '-v=2'],
+            {OPENSHIFT_CONFIG: openshift_config([OPENSHIFT_CA, '']), OPENSHIFT_CA: VALID},
+            'openshift',
+            'config_file',
+            'oc get kubeapiserver',
+        ),
+    ),
+    'openshift 3.11': (
+        Node(
+            'openshift',
+            ['openshift', 'start', 'master', 'api', '--config=/etc/origin/master/master-config.yaml'],
+            {
+                '/etc/origin/master/master-config.yaml': b'servingInfo:\n  clientCA: ca.crt\n',
+                '/etc/origin/master/ca.crt': VALID,
+            },
+            'openshift-3',
+            'config_file',
+            'master-restart api',
+        ),
+        Node(
+            'openshift',
+            ['openshift', 'start', 'master', 'api', '--config=/etc/origin/master/master-config.yaml'],
+            {'/etc/origin/master/master-config.yaml': b'servingInfo:\n  certFile: master.server.crt\n'},
+            'openshift-3',
+            'config_file',
+            'master-restart api',
+        ),
+    ),
+}
+
+
+def start_node(node: Node, apiservers, root: str):
+    for path, data in node.files.items():
+        write(root + path, data)
+    for program, argv in node.others:
+        apiservers(argv, program=program, root=root)
+    return apiservers(node.argv, program=node.program, root=root, env=node.env)
+
+
+@needs_separate_root
+@pytest.mark.parametrize('variant', ['passing', 'failing'])
+@pytest.mark.parametrize('case', CASES)
+def test_distribution_gets_its_true_verdict(case, variant, make_check, dd_run_check, aggregator, apiservers, workdir):
+    node = CASES[case][variant == 'failing']
+    start_node(node, apiservers, f'{workdir}/root')
+    dd_run_check(make_check({'host_root': f'{workdir}/empty-host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert f'kube_distribution:{node.distribution}' in sc.tags
+    assert f'verdict_source:{node.source}' in sc.tags
+    assert [m.value for m in aggregator.metrics('cis_kubernetes.apiserver.processes')] == [1]
+    if variant == 'passing':
+        assert sc.status == AgentCheck.OK, sc.message
+    else:
+        assert sc.status == AgentCheck.CRITICAL, sc.message
+        assert node.remediation_words in sc.message or node.remediation_words in aggregator.events[0]['msg_text']
+    (event,) = aggregator.events
+    assert f'kube_distribution:{node.distribution}' in event['tags']
+
+
+@needs_separate_root
+def test_microshift_is_reported_as_not_judgeable(make_check, dd_run_check, aggregator, apiservers, workdir):
+    write(f'{workdir}/root/etc/microshift/config.yaml', b'dns:\n  baseDomain: example.com\n')
+    apiservers(['microshift', 'run'], program='microshift', root=f'{workdir}/root')
+    dd_run_check(make_check())
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN
+    assert 'cannot be judged from the node' in sc.message
+    assert 'kube_distribution:microshift' in sc.tags
+    assert aggregator.metrics('cis_kubernetes.control.compliant') == []
+
+
+# -- nodes without a running apiserver --------------------------------------------------------------------------
+
+MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
+
+
+def manifest(*flags: str) -> bytes:
+    pod = {
+        'apiVersion': 'v1',
+        'kind': 'Pod',
+        'metadata': {'name': 'kube-apiserver', 'namespace': 'kube-system'},
+        'spec': {'containers': [{'name': 'kube-apiserver', 'command': ['kube-apiserver', *COMMON, *flags]}]},
+    }
+    return yaml.safe_dump(pod).encode()
+
+
+@needs_standins
+def test_worker_node_with_a_kubelet_and_no_manifest_is_not_applicable(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    apiservers(['/usr/bin/kubelet', '--config=/var/lib/kubelet/config.yaml'], program='kubelet')
+    os.makedirs(f'{workdir}/host/etc')
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    assert aggregator.service_checks(SC) == []
+    assert aggregator.events == []
+
+
+@needs_standins
+def test_manifest_present_and_kubelet_running_but_no_apiserver_is_unknown(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    write(f'{workdir}/host{MANIFEST}', manifest('--client-ca-file=/etc/kubernetes/pki/ca.crt'))
+    apiservers(['/usr/bin/kubelet', '--config=/var/lib/kubelet/config.yaml'], program='kubelet')
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN
+    assert 'expected on this node' in sc.message and MANIFEST in sc.message
+
+
+@needs_standins
+def test_rke2_server_without_its_apiserver_is_unknown(make_check, dd_run_check, aggregator, apiservers, workdir):
+    apiservers(['/usr/local/bin/rke2', 'server'], program='rke2')
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN
+    assert 'RKE2 server runs' in sc.message
+    assert 'kube_distribution:rke2' in sc.tags
+
+
+@pytest.mark.parametrize('variant', ['passing', 'failing'])
+def test_manifest_is_judged_when_no_process_is_visible(variant, make_check, dd_run_check, aggregator, workdir):
+    host = f'{workdir}/host'
+    write(f'{host}/etc/kubernetes/pki/ca.crt', VALID)
+    flag = '--client-ca-file=/etc/kubernetes/pki/ca.crt' if variant == 'passing' else '--anonymous-auth=false'
+    write(f'{host}{MANIFEST}', manifest(flag))
+    dd_run_check(make_check({'host_root': host}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == (AgentCheck.OK if variant == 'passing' else AgentCheck.CRITICAL)
+    assert 'verdict_source:manifest' in sc.tags and 'kube_distribution:kubeadm' in sc.tags
+    (event,) = aggregator.events
+    assert 'Judged from the static pod manifest' in event['msg_text']
+
+
+@needs_standins
+def test_manifest_that_differs_from_the_running_apiserver_warns_and_the_process_is_judged(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/pki/ca.crt', VALID)
+    write(f'{workdir}/host{MANIFEST}', manifest('--client-ca-file=/etc/kubernetes/pki/new-ca.crt'))
+    apiservers(apiserver(ca, '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt'))
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.WARNING
+    assert 'has not restarted it' in sc.message and 'new-ca.crt' in sc.message
+
+
+@needs_standins
+def test_manifest_that_matches_the_running_apiserver_changes_nothing(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/pki/ca.crt', VALID)
+    write(f'{workdir}/host{MANIFEST}', manifest(f'--client-ca-file={ca}'))
+    apiservers(apiserver(ca, '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt'))
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.OK
+
+
+# -- detection and tagging --------------------------------------------------------------------------------------
+
+
+def test_kind_is_kubeadm_inside_a_node_container(tmp_path):
+    flags = effective_flags(['--client-ca-file=/etc/kubernetes/pki/ca.crt'])
+    process = ApiserverProcess(pid=1, create_time=0, name='kube-apiserver', args=(), flags=flags)
+    assert detect_distribution(process, str(tmp_path)) == 'kubeadm'
+    (tmp_path / 'kind').mkdir()
+    assert detect_distribution(process, str(tmp_path)) == 'kind'
+
+
+def test_k0s_is_known_by_its_controller_parent():
+    process = ApiserverProcess(pid=1, create_time=0, name='kube-apiserver', args=(), flags={}, parent='k0s')
+    assert detect_distribution(process, '/nonexistent') == 'k0s'
+
+
+@needs_standins
+def test_benchmark_version_adds_the_controls_number_in_that_version(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/ca.crt', VALID)
+    apiservers(apiserver(ca))
+    dd_run_check(make_check({'benchmark_version': '1.23'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert {'cis-kubernetes:1.2.31', 'cis_benchmark_version:1.23', 'cis_control:1.2.28'} <= set(sc.tags)
