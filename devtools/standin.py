@@ -125,8 +125,8 @@ def start(
     """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
 
     `root`: a directory that becomes the process's root (needs root privileges). `cwd`: its working directory,
-    as seen from its root. `env`: its environment (by default, ours). The process is spawned through a fresh interpreter running this file, so nothing runs
-    after fork() in this (possibly multi-threaded) process.
+    as seen from its root. `env`: its environment (by default, ours). The process is spawned through a fresh
+    interpreter running this file, so nothing runs after fork() in this (possibly multi-threaded) process.
     """
     if '/' in program:
         raise ValueError('program is a file name, not a path')

@@ -398,6 +398,29 @@ def test_manifest_that_differs_from_the_running_apiserver_warns_and_the_process_
 
 
 @needs_standins
+def test_rke2_manifest_that_differs_from_the_running_apiserver_warns(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/var/lib/rancher/rke2/server/tls/client-ca.crt', VALID)
+    pod = {
+        'apiVersion': 'v1',
+        'kind': 'Pod',
+        'spec': {
+            'containers': [
+                {'name': 'kube-apiserver', 'command': ['kube-apiserver'], 'args': [*COMMON, '--client-ca-file=']}
+            ]
+        },
+    }
+    write(f'{workdir}/host/var/lib/rancher/rke2/agent/pod-manifests/kube-apiserver.yaml', yaml.safe_dump(pod).encode())
+    apiservers(apiserver(ca, '--tls-cert-file=/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt'))
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.WARNING
+    assert 'pod-manifests/kube-apiserver.yaml' in sc.message
+    assert 'kube_distribution:rke2' in sc.tags
+
+
+@needs_standins
 def test_manifest_that_matches_the_running_apiserver_changes_nothing(
     make_check, dd_run_check, aggregator, apiservers, workdir
 ):

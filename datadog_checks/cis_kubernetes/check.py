@@ -627,7 +627,14 @@ DISTRIBUTION_PATHS = (
 )
 KUBEADM_MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
 RKE2_MANIFEST = '/var/lib/rancher/rke2/agent/pod-manifests/kube-apiserver.yaml'
-STATIC_POD_MANIFESTS = {'rke2': RKE2_MANIFEST}  # others: KUBEADM_MANIFEST
+# Distributions whose kubelet starts kube-apiserver from a static pod manifest file, and where that file is.
+STATIC_POD_MANIFESTS = {
+    'kubeadm': KUBEADM_MANIFEST,
+    'kind': KUBEADM_MANIFEST,
+    'minikube': KUBEADM_MANIFEST,
+    'kubespray': KUBEADM_MANIFEST,
+    'rke2': RKE2_MANIFEST,
+}
 K3S_DATA_DIR = '/var/lib/rancher/k3s'
 K3S_CONFIG = '/etc/rancher/k3s/config.yaml'
 K3S_UNITS = ('/etc/systemd/system/k3s.service', '/lib/systemd/system/k3s.service')
@@ -1576,9 +1583,9 @@ class CisKubernetesCheck(AgentCheck):
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
         """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
         the apiserver's parent (its container runtime's shim), which is the node's even for a kind node container."""
-        if process.kind != 'kube-apiserver' or setting.distribution in ('openshift', 'k0s', 'kubernetes-the-hard-way'):
+        path = STATIC_POD_MANIFESTS.get(setting.distribution) if process.kind == 'kube-apiserver' else None
+        if path is None:
             return None
-        path = STATIC_POD_MANIFESTS.get(setting.distribution, KUBEADM_MANIFEST)
         node_root = self.settings.host_root or f'{procfs}/{_parent_pid(procfs, process.pid)}/root'
         exists, value = manifest_client_ca(node_root, path)
         return (path, value) if exists else None
