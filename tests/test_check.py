@@ -289,6 +289,8 @@ def test_procfs_path_of_the_agent_is_honoured(make_check, dd_run_check, aggregat
     agent_stub._config['procfs_path'] = empty_proc
     dd_run_check(make_check())
     assert metric_value(aggregator, 'apiserver.processes') == 0
+    (sc,) = service_checks(aggregator)
+    assert sc.status == AgentCheck.UNKNOWN and 'procfs_path' in sc.message
 
     aggregator.reset()
     os.rmdir(empty_proc)

@@ -296,7 +296,7 @@ EMBEDDING_PROGRAMS = {
     'openshift': ('openshift-3', frozenset({'start'})),
 }
 # Processes whose presence says this node runs (or should run) a control plane.
-WITNESS_PROGRAMS = frozenset({'kubelet', 'rke2'})
+WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
 
 
@@ -434,6 +434,8 @@ def _program(proc_fd: int, pid: str) -> str:
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
     witnesses: frozenset[str]  # WITNESS_PROGRAMS seen running: kubelet, rke2 server
+    sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
+    listed: int = 1  # processes listed at all
 
 
 def scan_processes(procfs: str) -> ProcessScan:
@@ -441,11 +443,12 @@ def scan_processes(procfs: str) -> ProcessScan:
     witnesses = set()
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for pid in os.listdir(proc_fd):  # what psutil.pids() lists, without its failure on an empty listing
+        pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
+        for pid in pids:
             if not pid.isdigit():
                 continue
             program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS:
+            if program in WITNESS_PROGRAMS or (program == 'rke2' and _is_rke2_server(procfs, pid)):
                 witnesses.add(program)
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
@@ -453,7 +456,20 @@ def scan_processes(procfs: str) -> ProcessScan:
                     found.append(process)
     finally:
         os.close(proc_fd)
-    return ProcessScan(apiservers=tuple(found), witnesses=frozenset(witnesses))
+    return ProcessScan(
+        apiservers=tuple(found),
+        witnesses=frozenset(witnesses),
+        sees_others='1' in pids,
+        listed=sum(pid.isdigit() for pid in pids),
+    )
+
+
+def _is_rke2_server(procfs: str, pid: str) -> bool:
+    try:
+        argv = split_cmdline(read_proc_bytes(procfs, int(pid), 'cmdline'))
+    except OSError:
+        return False
+    return argv[1:2] == ['server']
 
 
 def find_apiserver_processes(procfs: str) -> list[ApiserverProcess]:
@@ -1494,6 +1510,7 @@ class CisKubernetesCheck(AgentCheck):
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
         self._scanned = False
+        self._had_apiserver = False
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
@@ -1551,11 +1568,13 @@ class CisKubernetesCheck(AgentCheck):
         return procfs
 
     def _current_apiservers(self, procfs: str) -> list[ApiserverProcess]:
-        """Known apiservers while they all still run; a full scan every `rescan_every` runs or when one is gone."""
+        """Known apiservers while they all still run. A full scan every `rescan_every` runs, at once when one is gone,
+        and at every run while the apiserver this node had is missing (it is restarting)."""
         self._runs_since_scan += 1
         if (
             not self._scanned
             or self._runs_since_scan >= self.settings.rescan_every
+            or (self._had_apiserver and not self._apiservers)
             or not all(is_same_process_running(p) for p in self._apiservers)
         ):
             self._scan(procfs)
@@ -1564,6 +1583,7 @@ class CisKubernetesCheck(AgentCheck):
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
         self._apiservers = list(self._scan_result.apiservers)
+        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._scanned = True
         self._runs_since_scan = 0
         known = {}
@@ -1632,6 +1652,16 @@ class CisKubernetesCheck(AgentCheck):
             )
             return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
         if path is None:
+            if not self._scan_result.listed:
+                return Finding(
+                    AgentCheck.UNKNOWN, f"UNKNOWN: {procfs} lists no process: check the Agent's procfs_path."
+                )
+            if not self._scan_result.sees_others:
+                reason = (
+                    f"UNKNOWN: {procfs} hides other users' processes from the Agent (mounted with hidepid), so "
+                    'kube-apiserver cannot be found. Run the Agent as root, or add it to the group named by gid=.'
+                )
+                return Finding(AgentCheck.UNKNOWN, reason)
             return None
         # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
         setting = ClientCaSetting(value, 'manifest', distribution, path)
