@@ -460,6 +460,49 @@ def test_secret_flag_values_never_leave_the_check(make_check, dd_run_check, aggr
     assert '********' in sc.message
 
 
+# The process agent's default sensitive words, and the words the issue names.
+SECRET_FLAGS = [
+    '--oidc-client-secret',
+    '--etcd-password',
+    '--db_passwd',
+    '--mysql_pwd',
+    '--access_token',
+    '--auth-token',
+    '--api_key',
+    '--apikey',
+    '--cloud-credentials',
+    '--stripetoken',
+]
+
+
+@pytest.mark.parametrize('flag', SECRET_FLAGS)
+@pytest.mark.parametrize('spelling', ['equals', 'two tokens'])
+def test_every_secret_looking_flag_is_scrubbed_from_messages_events_and_logs(
+    flag, spelling, make_check, dd_run_check, aggregator, apiservers, workdir, caplog, monkeypatch
+):
+    caplog.set_level(logging.DEBUG)
+    secret = 'Zq8-' + flag.strip('-').replace('_', '').replace('-', '')[:8] + '-v4lue'
+    given = [f'{flag}={secret}'] if spelling == 'equals' else [flag, secret]
+    apiservers([APISERVER, *given, f'--client-ca-file={workdir}/{secret}/ca.crt'])
+    dd_run_check(make_check())
+    (sc,) = service_checks(aggregator)
+    assert sc.status == AgentCheck.CRITICAL
+    texts = [sc.message, caplog.text, *(e['msg_text'] + e['msg_title'] for e in aggregator.events)]
+    assert all(secret not in text for text in texts)
+
+    def broken(data):  # the same secret in an exception's text, on the UNKNOWN path
+        raise RuntimeError(f'cannot parse {secret}')
+
+    monkeypatch.setattr(check_module, 'ca_bundle_from_pem', broken)
+    write(f'{workdir}/{secret}/ca.crt', certs.valid_ca())
+    aggregator.reset()
+    check = make_check()
+    dd_run_check(check)
+    (sc,) = service_checks(aggregator)
+    assert sc.status == AgentCheck.UNKNOWN
+    assert secret not in sc.message and secret not in caplog.text
+
+
 # -- configuration ----------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -1534,7 +1535,8 @@ class CisKubernetesCheck(AgentCheck):
         try:
             self._evaluate()
         except Exception as e:  # never let an error escape into the Agent: report it instead
-            self.log.exception('CIS %s could not be evaluated', CONTROL.id)
+            # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
+            self.log.error('CIS %s could not be evaluated: %s', CONTROL.id, self.sanitize(traceback.format_exc()))
             self.service_check(
                 self.SERVICE_CHECK,
                 AgentCheck.UNKNOWN,
