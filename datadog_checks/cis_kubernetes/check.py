@@ -19,7 +19,6 @@ import os
 import re
 import stat
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -1071,7 +1070,8 @@ def _time(element: tuple[int, bytes]) -> float:
         raise ValueError('bad certificate time')
     if not text.endswith('Z') or not text[:-1].isdigit():
         raise ValueError('bad certificate time')
-    return datetime.strptime(text, '%Y%m%d%H%M%SZ').replace(tzinfo=UTC).timestamp()
+    fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
+    return datetime(*map(int, fields), tzinfo=UTC).timestamp()  # ValueError for an impossible date
 
 
 def _string(element: tuple[int, bytes]) -> str:
@@ -1535,6 +1535,8 @@ class CisKubernetesCheck(AgentCheck):
         try:
             self._evaluate()
         except Exception as e:  # never let an error escape into the Agent: report it instead
+            import traceback  # only on this path: it costs the Agent memory on every node
+
             # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
             self.log.error('CIS %s could not be evaluated: %s', CONTROL.id, self.sanitize(traceback.format_exc()))
             self.service_check(
