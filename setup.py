@@ -33,8 +33,6 @@ setup(
             'datadog-api-client>=2.30',
             'setuptools>=68',
             'wheel',
-            'datamodel-code-generator~=0.25.6',
-            'semver',
             'matplotlib>=3.7',
         ],
     },

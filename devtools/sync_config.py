@@ -16,9 +16,24 @@ SPEC = ROOT / 'assets' / 'configuration' / 'spec.yaml'
 EXAMPLES = (ROOT / 'conf.yaml.example', ROOT / 'datadog_checks' / 'cis_kubernetes' / 'data' / 'conf.yaml.example')
 
 
+def _example_consumer():
+    """datadog-checks-dev's ExampleConsumer, loaded from its file: its package's __init__ also imports the model
+    consumer, which needs the `cli` extra (datamodel-code-generator and a pinned ruff) that this project avoids."""
+    import importlib.util
+
+    from datadog_checks.dev.tooling import configuration
+
+    path = Path(configuration.__file__).parent / 'consumers' / 'example.py'
+    spec = importlib.util.spec_from_file_location('_datadog_example_consumer', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ExampleConsumer
+
+
 def render_example() -> str:
     from datadog_checks.dev.tooling.configuration import ConfigSpec
-    from datadog_checks.dev.tooling.configuration.consumers import ExampleConsumer
+
+    ExampleConsumer = _example_consumer()
 
     spec = ConfigSpec(SPEC.read_text(), source='cis_kubernetes', version=__version__)
     spec.load()
