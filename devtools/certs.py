@@ -18,25 +18,36 @@ def certificate(
     is_ca: bool | None = True,
     days_valid: float = 3650,
     starts_in_days: float = -1,
+    key=None,
+    path_length: int | None = None,
+    extensions: tuple = (),
+    organization: str | None = None,
 ) -> x509.Certificate:
     """A self-signed certificate valid from now + `starts_in_days` for `days_valid` days.
 
-    `is_ca`: True for basicConstraints CA:TRUE, False for CA:FALSE, None for no basicConstraints at all.
+    `is_ca`: True for basicConstraints CA:TRUE, False for CA:FALSE, None for no basicConstraints at all. `key`: the
+    private key (by default one shared EC P-256 key); `extensions`: more, not critical.
     """
+    key = key or _KEY
     now = datetime.now(UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    name = x509.Name(attributes)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(_KEY.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + timedelta(days=starts_in_days))
         .not_valid_after(now + timedelta(days=starts_in_days + days_valid))
     )
     if is_ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-    return builder.sign(_KEY, hashes.SHA256())
+        builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), critical=True)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256())
 
 
 def pem(*certificates: x509.Certificate) -> bytes:

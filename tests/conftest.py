@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -57,6 +58,36 @@ def apiservers():
     yield start
     for process in started:
         process.stop()
+
+
+NOBODY = 65534
+
+
+def as_unprivileged_user(action, before=None):
+    """`action()`'s JSON-able result, computed in a child that dropped root for nobody, as the Agent runs (dd-agent).
+
+    `before()` runs in the child first, still as root. The child only runs code already imported here.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            if before is not None:
+                before()
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            os.write(write_end, json.dumps({'result': action()}).encode())
+        except BaseException as e:
+            os.write(write_end, json.dumps({'error': f'{type(e).__name__}: {e}'}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, 'rb') as f:
+        answer = json.loads(f.read())
+    if 'error' in answer:
+        raise ChildProcessError(answer['error'])
+    return answer['result']
 
 
 def write(path: str, data: bytes, mode: int = 0o644) -> str:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from datadog_checks.cis_kubernetes.check import read_file_in_root
-from tests.conftest import needs_root, write
+from tests.conftest import as_unprivileged_user, needs_root, write
 
 LIMIT = 1 << 20
 
@@ -133,19 +133,7 @@ def test_missing_root_is_an_error_not_a_missing_file(workdir):
 @needs_root
 def test_unreadable_file_is_a_permission_problem(workdir):
     write(f'{workdir}/pki/ca.crt', b'x', mode=0o600)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            os.write(write_end, (read(workdir, '/pki/ca.crt').problem or 'read').encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end, 'rb') as f:
-        assert f.read() == b'permission'
+    assert as_unprivileged_user(lambda: read(workdir, '/pki/ca.crt').problem) == 'permission'
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason='root reads any file; the root variant runs as another user')

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
@@ -20,25 +18,17 @@ RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEYS = [ec.generate_private_key(c) for c in (ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1(), ec.SECP224R1())]
 
 
-def build(key, *, name='ca', ca=True, path_length=None, days=(-1, 365), extra=(), version3=True):
-    now = datetime.now(UTC).replace(microsecond=0)
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'org'), x509.NameAttribute(NameOID.COMMON_NAME, name)]
+def build(key, *, name='ca', ca=True, path_length=None, days=(-1, 365), extra=()):
+    return certs.certificate(
+        name,
+        is_ca=ca,
+        key=key,
+        path_length=path_length,
+        starts_in_days=days[0],
+        days_valid=days[1] - days[0],
+        extensions=tuple(extra),
+        organization='org',
     )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + timedelta(days=days[0]))
-        .not_valid_after(now + timedelta(days=days[1]))
-    )
-    if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
-    for extension in extra:
-        builder = builder.add_extension(extension, critical=False)
-    return builder.sign(key, hashes.SHA256())
 
 
 def reference(der: bytes):

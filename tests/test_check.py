@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -13,7 +12,7 @@ from datadog_checks.base import AgentCheck, ConfigurationError
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import check as check_module
 from devtools import certs
-from tests.conftest import needs_root, needs_separate_root, needs_standins, write
+from tests.conftest import needs_separate_root, needs_standins, write
 
 pytestmark = needs_standins
 
@@ -174,38 +173,6 @@ def test_symlink_out_of_the_apiservers_root_does_not_reach_the_agents_files(
         dd_run_check(make_check())
         assert one_status(aggregator).status == AgentCheck.CRITICAL
         with_process.stop()
-
-
-@needs_root
-def test_agent_that_cannot_read_the_file_warns(make_check, apiservers, workdir):
-    """As an unprivileged Agent user (dd-agent): the apiserver's root is out of reach, so a WARNING, not a FAIL."""
-    ca = write(f'{workdir}/pki/ca.crt', certs.valid_ca(), mode=0o600)
-    apiservers([APISERVER, f'--client-ca-file={ca}'])
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            from datadog_checks.base.stubs import aggregator
-
-            aggregator.reset()
-            check = make_check()
-            check.run()
-            sc = aggregator.service_checks(SC)
-            compliant = [m.value for m in aggregator.metrics('cis_kubernetes.control.compliant')]
-            os.write(write_end, json.dumps([[s.status, s.message] for s in sc] + [compliant]).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end, 'rb') as f:
-        *statuses, compliant = json.loads(f.read())
-    assert len(statuses) == 1
-    status, message = statuses[0]
-    assert status == AgentCheck.WARNING
-    assert 'cannot read' in message and 'root' in message
-    assert compliant == [1]
 
 
 def test_no_apiserver_sends_no_service_check_and_no_event(make_check, dd_run_check, aggregator, caplog):
