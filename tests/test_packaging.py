@@ -25,22 +25,12 @@ APISERVER = '/usr/local/bin/kube-apiserver'
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp('wheel')
-    subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'pip',
-            'wheel',
-            '--quiet',
-            '--no-deps',
-            '--no-build-isolation',
-            '-w',
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        cwd=out,
-    )
+    source = out / 'source'  # a copy: setuptools leaves build/ and egg-info beside the sources it builds
+    shutil.copytree(ROOT / 'datadog_checks', source / 'datadog_checks', ignore=shutil.ignore_patterns('__pycache__'))
+    for name in ('setup.py', 'README.md'):
+        shutil.copy(ROOT / name, source / name)
+    command = [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation', '-w', str(out)]
+    subprocess.run([*command, str(source)], check=True, cwd=out)
     (path,) = out.glob('datadog_cis_kubernetes-*.whl')
     return path
 

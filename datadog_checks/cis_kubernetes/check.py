@@ -309,6 +309,7 @@ class ApiserverProcess:
     flags: Mapping[str, str] = field(repr=False, compare=False, hash=False, default_factory=dict)
     kind: str = 'kube-apiserver'  # kube-apiserver, k3s, microk8s, microshift or openshift-3
     args_hidden: bool = False  # the process rewrote its title (k3s): its arguments are not in /proc
+    ppid: int = 0
     parent: str = ''  # the parent's process name
 
     @property
@@ -384,14 +385,13 @@ PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess,
 def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
     """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
     try:
-        comm = read_proc_bytes(procfs, pid, 'comm').rstrip(b'\n').decode('utf-8', 'replace')
+        comm = _process_name(procfs, pid)
         identity = identify(comm, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
         if identity is None:
             return None
         kind, args, hidden = identity
         process = psutil.Process(pid)
-        create_time = process.create_time()
-        parent = _process_name(procfs, process.ppid())
+        create_time, ppid = process.create_time(), process.ppid()
     except PROCESS_GONE:
         return None
     return ApiserverProcess(
@@ -402,13 +402,15 @@ def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
         flags=effective_flags(args),
         kind=kind,
         args_hidden=hidden,
-        parent=parent,
+        ppid=ppid,
+        parent=_process_name(procfs, ppid),
     )
 
 
 def _process_name(procfs: str, pid: int) -> str:
+    """The process's name (comm), '' when it is gone."""
     try:
-        return read_proc_bytes(procfs, pid, 'comm').rstrip(b'\n').decode('utf-8', 'replace')
+        return read_proc_bytes(procfs, pid, 'comm', limit=64).rstrip(b'\n').decode('utf-8', 'replace')
     except OSError:
         return ''
 
@@ -470,10 +472,6 @@ def _is_rke2_server(procfs: str, pid: str) -> bool:
     except OSError:
         return False
     return argv[1:2] == ['server']
-
-
-def find_apiserver_processes(procfs: str) -> list[ApiserverProcess]:
-    return list(scan_processes(procfs).apiservers)
 
 
 def is_same_process_running(process: ApiserverProcess) -> bool:
@@ -740,7 +738,7 @@ def _as_list(value) -> list[str]:
 def client_ca_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
     """The effective --client-ca-file of `process`, from wherever its distribution keeps it."""
     base = f'{procfs}/{process.pid}'
-    distribution = detect_distribution(process, f'{procfs}/{_parent_pid(procfs, process.pid)}/root')
+    distribution = detect_distribution(process, f'{procfs}/{process.ppid}/root')
     if process.kind == 'k3s':
         return _k3s_setting(base, process)
     if process.kind == 'microk8s':
@@ -760,13 +758,6 @@ def client_ca_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting
     if value is None and 'openshift-config' in process.flags:
         return _openshift_setting(base, process.flags['openshift-config'], ('apiServerArguments',), distribution)
     return ClientCaSetting(value, 'process', distribution)
-
-
-def _parent_pid(procfs: str, pid: int) -> int:
-    try:
-        return psutil.Process(pid).ppid()
-    except PROCESS_GONE:
-        return 0
 
 
 def _openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...], distribution: str):
@@ -1610,7 +1601,7 @@ class CisKubernetesCheck(AgentCheck):
         path = STATIC_POD_MANIFESTS.get(setting.distribution) if process.kind == 'kube-apiserver' else None
         if path is None:
             return None
-        node_root = self.settings.host_root or f'{procfs}/{_parent_pid(procfs, process.pid)}/root'
+        node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
         exists, value = manifest_client_ca(node_root, path)
         return (path, value) if exists else None
 
