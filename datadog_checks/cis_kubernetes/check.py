@@ -355,17 +355,10 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
 
 def read_proc_bytes(procfs: str, pid: int, name: str, limit: int = 1 << 20) -> bytes:
+    """At most `limit` bytes of the file `name` of process `pid`; OSError when the process is gone."""
     fd = os.open(f'{procfs}/{pid}/{name}', os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
-        size = 0
-        while size < limit:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b''.join(chunks)
+        return _read_at_most(fd, limit)
     finally:
         os.close(fd)
 
@@ -742,7 +735,7 @@ def client_ca_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting
     if process.kind == 'k3s':
         return _k3s_setting(base, process)
     if process.kind == 'microk8s':
-        return _microk8s_setting(base, process)
+        return _microk8s_setting(procfs, process)
     if process.kind == 'microshift':
         return ClientCaSetting(
             None,
@@ -857,13 +850,13 @@ def _unit_exec_start(unit: str) -> str:
     return ''
 
 
-def _microk8s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
+def _microk8s_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
     """MicroK8s: kubelite reads kube-apiserver's flags from an arguments file, with snap variables in values."""
     import shlex
 
-    root, cwd = f'{base}/root', f'{base}/cwd'
+    root, cwd = f'{procfs}/{process.pid}/root', f'{procfs}/{process.pid}/cwd'
     path = process.flags.get('apiserver-args-file') or MICROK8S_ARGS_FILE
-    environment = {**MICROK8S_ENVIRONMENT, **_process_environment(base)}
+    environment = {**MICROK8S_ENVIRONMENT, **_process_environment(procfs, process.pid)}
     text, why = read_text_in_root(root, cwd, path)
     if text is None:
         return ClientCaSetting(None, 'config_file', 'microk8s', path, f'its arguments file {path} {why}')
@@ -879,9 +872,10 @@ def _microk8s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     return ClientCaSetting(effective_flags(tokens).get(CONTROL.flag), 'config_file', 'microk8s', path)
 
 
-def _process_environment(base: str) -> dict[str, str]:
+def _process_environment(procfs: str, pid: int) -> dict[str, str]:
+    """The environment the process started with."""
     try:
-        raw = read_proc_bytes(base.rsplit('/', 1)[0], int(base.rsplit('/', 1)[1]), 'environ')
+        raw = read_proc_bytes(procfs, pid, 'environ')
     except OSError:
         return {}
     pairs = (item.partition(b'=') for item in raw.split(b'\0') if b'=' in item)
