@@ -217,6 +217,34 @@ def test_every_metric_the_check_sends_is_in_metadata_and_every_documented_one_is
         assert any(tag.startswith('client_ca_file:') for tag in metric.tags)
 
 
+def referenced_tag_keys() -> set[str]:
+    """Tag keys the dashboards and monitors group, filter or template by."""
+    keys = set()
+    for path in [*DASHBOARD_FILES, *MONITOR_FILES]:
+        text = path.read_text()
+        for group in re.findall(r'by \{([^}]*)\}', text):
+            keys |= set(group.split(','))
+        keys |= set(re.findall(r'\b(compliance_status|kube_distribution|verdict_source):', text))
+        keys |= {v['prefix'] for v in json.loads(text).get('template_variables', [])}
+        keys |= {m.split('.')[0] for m in re.findall(r'\{\{([a-z_]+)\.name\}\}', text)}
+    return keys
+
+
+@needs_standins
+def test_every_tag_the_assets_reference_is_in_the_checks_output(make_check, dd_run_check, apiservers, workdir):
+    ca = write(f'{workdir}/ca.crt', certs.valid_ca())
+    apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}'])
+    instance = yaml.safe_load(render_deploy.CHECK_CONFIG)['instances'][0]  # the configuration deploy/ ships
+    aggregator_stub.reset()
+    dd_run_check(make_check(instance))
+    submissions = [*aggregator_stub.service_checks(SERVICE_CHECK)]
+    submissions += [m for name in aggregator_stub._metrics for m in aggregator_stub.metrics(name)]
+    sent = {tag.split(':', 1)[0] for s in submissions for tag in s.tags}
+    sent |= {tag.split(':', 1)[0] for event in aggregator_stub.events for tag in event['tags']}
+    sent.add('host')  # every submission carries the host
+    assert referenced_tag_keys() <= sent, referenced_tag_keys() - sent
+
+
 # -- deployment -------------------------------------------------------------------------------------------------
 
 TOLERATION_KEYS = {'key', 'operator', 'value', 'effect', 'tolerationSeconds'}
