@@ -338,3 +338,16 @@ def test_symlink_out_of_the_apiservers_root_fails_and_clears(
     aggregator.reset()
     timed_run(dd_run_check, check)
     assert statuses(aggregator) == [(OK, '')]
+
+
+@needs_separate_root
+def test_unprivileged_agent_cannot_read_k3s_configuration_and_says_so(make_check, apiservers, workdir):
+    root = f'{workdir}/k3s-root'
+    write(f'{root}/etc/rancher/k3s/config.yaml', b'kube-apiserver-arg:\n  - client-ca-file=\n', mode=0o600)
+    write(f'{root}/var/lib/rancher/k3s/server/tls/client-ca.crt', VALID, mode=0o600)
+    apiservers(['/usr/local/bin/k3s server', '', '', ''], program='k3s', root=root)
+    result = run_as_nobody(make_check)
+    ((status, message),) = result['statuses']
+    assert status == UNKNOWN  # not a WARNING that passes: the override that empties the flag is unreadable
+    assert 'may not read its configuration' in message and 'root' in message
+    assert result['compliant'] == []

@@ -679,8 +679,13 @@ def detect_distribution(process: ApiserverProcess, parent_root: str) -> str:
 
 
 def read_text_in_root(root: str, cwd: str, path: str) -> tuple[str | None, str]:
-    """(text, '') or (None, why) for a configuration file read as the process whose root and cwd are given."""
+    """(text, '') or (None, why) for a configuration file read as the process whose root and cwd are given.
+
+    PermissionError when the Agent may not read it: a setting it holds can then not be known.
+    """
     content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE)
+    if content.problem == 'permission':
+        raise PermissionError(f'{path}: {content.detail}')
     if content.data is None:
         return None, content.detail
     return content.data.decode('utf-8', 'replace'), ''
@@ -730,8 +735,21 @@ def _as_list(value) -> list[str]:
 
 def client_ca_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
     """The effective --client-ca-file of `process`, from wherever its distribution keeps it."""
-    base = f'{procfs}/{process.pid}'
     distribution = detect_distribution(process, f'{procfs}/{process.ppid}/root')
+    try:
+        return _client_ca_setting(procfs, process, distribution)
+    except PermissionError as e:
+        return ClientCaSetting(
+            None,
+            'config_file',
+            distribution,
+            unjudgeable=f'the Agent may not read its configuration ({e}). Run the Agent as root (in Kubernetes: '
+            'hostPID, and privileged or CAP_SYS_PTRACE with CAP_DAC_READ_SEARCH)',
+        )
+
+
+def _client_ca_setting(procfs: str, process: ApiserverProcess, distribution: str) -> ClientCaSetting:
+    base = f'{procfs}/{process.pid}'
     if process.kind == 'k3s':
         return _k3s_setting(base, process)
     if process.kind == 'microk8s':
@@ -883,8 +901,12 @@ def _process_environment(procfs: str, pid: int) -> dict[str, str]:
 
 
 def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
-    """(whether the static pod manifest exists, its effective --client-ca-file) as read through `root`."""
-    text, _ = read_text_in_root(root, root, path)
+    """(whether the static pod manifest exists, its effective --client-ca-file) as read through `root`; a manifest
+    the Agent may not read counts as absent (nothing to compare with)."""
+    try:
+        text, _ = read_text_in_root(root, root, path)
+    except PermissionError:
+        return False, None
     if text is None:
         return False, None
     document = _mapping(load_yaml(text))
