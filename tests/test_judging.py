@@ -10,6 +10,7 @@ from datadog_checks.cis_kubernetes.check import (
     CaFileContent,
     ClientCaSetting,
     Finding,
+    against_manifest,
     ca_bundle_from_pem,
     identify,
     judge,
@@ -231,3 +232,19 @@ def test_node_verdict_is_the_worst():
     assert node_verdict([ok, warning]) is warning
     assert node_verdict([ok, unknown, warning]) is unknown
     assert node_verdict([unknown, critical, ok]) is critical
+
+
+def test_manifest_that_differs_turns_a_pass_into_a_warning_naming_both_values():
+    finding = against_manifest(verdict(certs.valid_ca()), '/etc/kubernetes/manifests/kube-apiserver.yaml', '/new.crt')
+    assert finding.status == AgentCheck.WARNING and finding.compliant
+    assert finding.reason.startswith('WARNING') and "'/new.crt'" in finding.reason and "'/pki/ca.crt'" in finding.reason
+
+
+def test_manifest_that_differs_leaves_a_failure_failing():
+    finding = against_manifest(verdict(ca_file=''), '/etc/kubernetes/manifests/kube-apiserver.yaml', '/pki/ca.crt')
+    assert finding.status == AgentCheck.CRITICAL and finding.reason.startswith('FAIL')
+
+
+def test_manifest_that_agrees_changes_nothing():
+    finding = verdict(certs.valid_ca())
+    assert against_manifest(finding, '/etc/kubernetes/manifests/kube-apiserver.yaml', '/pki/ca.crt') is finding

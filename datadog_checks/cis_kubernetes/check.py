@@ -1376,6 +1376,20 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     return Finding(status, reason, process, ca_file, bundle, days_left)
 
 
+def against_manifest(finding: Finding, manifest: str, manifest_value: str | None) -> Finding:
+    """The finding for a running apiserver, at least a WARNING when its static pod manifest now says otherwise."""
+    if manifest_value == finding.ca_file:
+        return finding
+    status = max(finding.status, AgentCheck.WARNING, key=STATUS_SEVERITY.get)
+    note = (
+        f' The static pod manifest {manifest} sets --client-ca-file to {manifest_value!r} but the running apiserver '
+        f'uses {finding.ca_file!r}: the kubelet has not restarted it with the manifest (the running process was '
+        'judged).'
+    )
+    reason = finding.reason if status == finding.status else 'WARNING: ' + finding.reason.split(': ', 1)[1]
+    return replace(finding, status=status, reason=reason + note)
+
+
 def remediation(distribution: str) -> str:
     return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
 
@@ -1626,16 +1640,7 @@ class CisKubernetesCheck(AgentCheck):
         base = f'{procfs}/{process.pid}'
         finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
         manifest = self._manifests.get(process.pid)
-        if manifest is None or manifest[1] == setting.value:
-            return finding
-        path, value = manifest
-        status = max(finding.status, AgentCheck.WARNING, key=STATUS_SEVERITY.get)
-        note = (
-            f' The static pod manifest {path} sets --client-ca-file to {value!r} but the running apiserver uses '
-            f'{setting.value!r}: the kubelet has not restarted it with the manifest (the running process was judged).'
-        )
-        reason = finding.reason if status == finding.status else 'WARNING: ' + finding.reason.split(': ', 1)[1]
-        return replace(finding, status=status, reason=reason + note)
+        return finding if manifest is None else against_manifest(finding, *manifest)
 
     def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
         content = bundle = None
