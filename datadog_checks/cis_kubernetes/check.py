@@ -1531,6 +1531,7 @@ class CisKubernetesCheck(AgentCheck):
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
+        self._node_manifest: tuple[str | None, str | None, str | None] = (None, None, None)  # when no apiserver
         self._scanned = False
         self._had_apiserver = False
         self._runs_since_scan = 0
@@ -1613,6 +1614,7 @@ class CisKubernetesCheck(AgentCheck):
         self._runs_since_scan = 0
         known = {}
         self._manifests = {}
+        self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
                 if secret not in self._secrets:
@@ -1624,6 +1626,15 @@ class CisKubernetesCheck(AgentCheck):
             if manifest is not None:
                 self._manifests[process.pid] = manifest
         self._client_ca = known
+
+    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, str | None]:
+        """(path, distribution, its --client-ca-file) of a static pod manifest for kube-apiserver on the host."""
+        host_root = self.settings.host_root or f'{procfs}/1/root'
+        for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
+            exists, value = manifest_client_ca(host_root, path)
+            if exists:
+                return path, distribution, value
+        return None, None, None
 
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
         """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
@@ -1654,12 +1665,7 @@ class CisKubernetesCheck(AgentCheck):
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
-        path = distribution = value = None
-        for candidate, name in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
-            exists, candidate_value = manifest_client_ca(host_root, candidate)
-            if exists:
-                path, distribution, value = candidate, name, candidate_value
-                break
+        path, distribution, value = self._node_manifest
         if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
             what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
             reason = (
