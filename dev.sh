@@ -3,7 +3,8 @@
 #   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver)
 #   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
 #   ./dev.sh bench   the performance benchmark (benchmarks/run.py; a few minutes)
-# Both create .venv from setup.py on first use (and again when setup.py changes).
+#   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file
+# Each creates .venv from setup.py on first use (and again when setup.py changes).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -33,13 +34,18 @@ case "${1:-}" in
     "$VENV/bin/ruff" format --check .
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  build)
+    ensure_venv
+    "$VENV/bin/python" -m devtools.amalgamate
+    exec "$VENV/bin/python" -m devtools.render_deploy
+    ;;
   bench)
     ensure_venv
     shift
     exec "$VENV/bin/python" -m benchmarks.run "$@"
     ;;
   *)
-    sed -n '2,6p' "$0"
+    sed -n '2,7p' "$0"
     exit 2
     ;;
 esac

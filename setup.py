@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 ABOUT: dict = {}
@@ -15,7 +15,7 @@ setup(
     license='BSD-3-Clause',
     python_requires='>=3.11',
     # Only the check's own package: datadog_checks/__init__.py belongs to datadog-checks-base.
-    packages=['datadog_checks.cis_kubernetes'],
+    packages=find_packages(include=['datadog_checks.cis_kubernetes', 'datadog_checks.cis_kubernetes.*']),
     package_data={'datadog_checks.cis_kubernetes': ['data/*.yaml*']},
     include_package_data=True,
     # The Agent installs integrations with --no-deps from its own packages: base is the only requirement it reads.

@@ -256,7 +256,7 @@ def test_deploy_files_are_rendered_from_the_shipped_check():
 
 
 def check_file() -> str:
-    return (ROOT / 'datadog_checks' / 'cis_kubernetes' / 'check.py').read_text()
+    return (ROOT / 'checks.d' / 'cis_kubernetes.py').read_text()
 
 
 def assert_valid_tolerations(tolerations):

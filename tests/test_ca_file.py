@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from datadog_checks.cis_kubernetes.check import read_file_in_root
+from datadog_checks.cis_kubernetes.files_in_root import read_file_in_root
 from tests.conftest import as_unprivileged_user, needs_root, write
 
 LIMIT = 1 << 20

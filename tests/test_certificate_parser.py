@@ -11,7 +11,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datadog_checks.cis_kubernetes.check import parse_certificate
+from datadog_checks.cis_kubernetes.certificates import parse_certificate
 from devtools import certs
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

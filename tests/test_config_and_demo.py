@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from datadog_checks.cis_kubernetes.check import CONTROL, Settings
+from datadog_checks.cis_kubernetes.config import Settings
+from datadog_checks.cis_kubernetes.control import CONTROL
 from devtools import demo, sync_config
 from tests.conftest import needs_standins
 

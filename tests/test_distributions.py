@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from datadog_checks.base import AgentCheck
-from datadog_checks.cis_kubernetes.check import ApiserverProcess, detect_distribution, effective_flags
+from datadog_checks.cis_kubernetes.distributions.client_ca import detect_distribution
+from datadog_checks.cis_kubernetes.flags import effective_flags
+from datadog_checks.cis_kubernetes.processes import ApiserverProcess
 from devtools import certs
 from tests.conftest import needs_separate_root, needs_standins, write
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datadog_checks.cis_kubernetes.check import effective_flags
+from datadog_checks.cis_kubernetes.flags import effective_flags
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'pflag_oracle.go'
 GOPATH = '/usr/share/gocode'

@@ -1,6 +1,6 @@
 """Reading kube-apiserver's effective flags as pflag with Kubernetes' normalization does."""
 
-from datadog_checks.cis_kubernetes.check import effective_flags, secret_flag_values
+from datadog_checks.cis_kubernetes.flags import effective_flags, secret_flag_values
 
 
 def client_ca(*args: str) -> str | None:

@@ -5,18 +5,12 @@ import time
 import pytest
 
 from datadog_checks.base import AgentCheck
-from datadog_checks.cis_kubernetes.check import (
-    ApiserverProcess,
-    CaFileContent,
-    ClientCaSetting,
-    Finding,
-    against_manifest,
-    ca_bundle_from_pem,
-    identify,
-    judge,
-    node_verdict,
-    split_cmdline,
-)
+from datadog_checks.cis_kubernetes.ca_bundle import ca_bundle_from_pem
+from datadog_checks.cis_kubernetes.distributions.setting import ClientCaSetting
+from datadog_checks.cis_kubernetes.files_in_root import CaFileContent
+from datadog_checks.cis_kubernetes.judging import Finding, against_manifest, judge, node_verdict
+from datadog_checks.cis_kubernetes.processes import ApiserverProcess, identify
+from datadog_checks.cis_kubernetes.procfs import split_cmdline
 from devtools import certs
 
 PROCESS = ApiserverProcess(pid=42, create_time=0.0, name='kube-apiserver', args=())

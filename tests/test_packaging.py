@@ -18,7 +18,7 @@ from tests.conftest import needs_standins, write
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADER = Path(__file__).resolve().parent / 'agent_loader.py'
-CHECK_FILE = ROOT / 'datadog_checks' / 'cis_kubernetes' / 'check.py'
+CHECK_FILE = ROOT / 'checks.d' / 'cis_kubernetes.py'  # built from the package by devtools.amalgamate
 APISERVER = '/usr/local/bin/kube-apiserver'
 
 
@@ -42,7 +42,8 @@ def test_wheel_passes_the_agents_install_gate(wheel):
         requires = [line for line in archive.read(metadata).decode().splitlines() if line.startswith('Requires-Dist:')]
     assert any(line.split()[1].startswith('datadog-checks-base') for line in requires), requires
     assert 'datadog_checks/cis_kubernetes/data/conf.yaml.example' in names
-    assert 'datadog_checks/cis_kubernetes/check.py' in names
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py')}
+    assert modules <= names, modules - names  # every module of the package, subpackages included
     assert 'datadog_checks/__init__.py' not in names  # that file belongs to datadog-checks-base
     assert wheel.name.startswith('datadog_cis_kubernetes-')  # check name = package name minus datadog-, - to _
 
@@ -105,9 +106,14 @@ def test_one_file_in_checks_d_is_found_and_runs(tmp_path, apiservers):
     assert 'cis_kubernetes.control.compliant' in result['metrics']
 
 
-def test_check_file_imports_only_what_the_agent_ships():
+@pytest.mark.parametrize(
+    'path',
+    [CHECK_FILE, *sorted((ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py'))],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_check_file_imports_only_what_the_agent_ships(path):
     allowed = {'datadog_checks', 'psutil', 'cryptography', 'yaml', 'pydantic', 'datadog_agent'}
-    tree = __import__('ast').parse(CHECK_FILE.read_text())
+    tree = __import__('ast').parse(path.read_text())
     imported = set()
     for node in __import__('ast').walk(tree):
         if type(node).__name__ == 'Import':

@@ -1,0 +1,173 @@
+"""Reading a file as a process sees it: inside its root and from its working directory, symbolic links resolved in
+that root and never out of it, only regular files, at most a given size."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+from .procfs import read_at_most
+
+MAX_SYMLINKS = 40  # as the kernel's path walk
+
+
+@dataclass(frozen=True)
+class CaFileContent:
+    """What opening the CA file inside the apiserver's root gave: its bytes, or why there are none."""
+
+    data: bytes | None
+    problem: str | None = None  # missing | not_regular | permission | too_large | error
+    detail: str = ''
+
+
+_ERRNO_PROBLEMS = {
+    errno.ENOENT: ('missing', 'does not exist'),
+    errno.ENOTDIR: ('missing', 'a component of the path is not a directory'),
+    errno.ELOOP: ('missing', 'too many levels of symbolic links'),
+    errno.EACCES: ('permission', 'permission denied to the Agent'),
+    errno.EPERM: ('permission', 'permission denied to the Agent'),
+}
+
+
+def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.stat_result]:
+    """Resolve `path` as a process whose root is `root_fd` and working directory `start_fd` would.
+
+    Returns (parent directory fd, final name, lstat of the final entry); the caller closes the fd. Every step is
+    opened with O_NOFOLLOW relative to the previous one, symbolic links are read and resolved here, and `..` stops
+    at the root: nothing outside the apiserver's root is ever reached.
+    """
+    root_st = os.fstat(root_fd)
+    root_id = (root_st.st_dev, root_st.st_ino)
+    current = os.dup(root_fd if path.startswith('/') else start_fd)
+    parts = [part for part in path.split('/') if part not in ('', '.')]
+    parts.reverse()
+    links = 0
+    try:
+        while True:
+            if not parts:  # the path names a directory (or the root itself)
+                return current, '.', os.fstat(current)
+            part = parts.pop()
+            if part == '..':
+                st = os.fstat(current)
+                if (st.st_dev, st.st_ino) != root_id:
+                    parent = os.open('..', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=current)
+                    os.close(current)
+                    current = parent
+                continue
+            st = os.stat(part, dir_fd=current, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, 'too many levels of symbolic links')
+                target = os.readlink(part, dir_fd=current)
+                if target.startswith('/'):
+                    os.close(current)
+                    current = os.dup(root_fd)
+                parts.extend(reversed([p for p in target.split('/') if p not in ('', '.')]))
+                continue
+            if not parts:
+                return current, part, st
+            if not stat.S_ISDIR(st.st_mode):
+                raise OSError(errno.ENOTDIR, 'not a directory')
+            nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
+            os.close(current)
+            current = nxt
+    except BaseException:
+        os.close(current)
+        raise
+
+
+def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:
+    """Read `path` as the process whose root and working directory are the links `root` and `cwd` would.
+
+    Only a regular file is opened (a FIFO or device never blocks the check), and at most `max_size` bytes are read.
+    """
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
+        if problem == 'missing':
+            return CaFileContent(None, 'error', "the apiserver's root is gone")
+        return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
+    cwd_fd = -1
+    parent_fd = -1
+    try:
+        if not path.startswith('/'):
+            cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path)
+        if not stat.S_ISREG(st.st_mode):
+            return CaFileContent(None, 'not_regular', f'is not a regular file ({_file_kind(st.st_mode)})')
+        if st.st_size > max_size:
+            return CaFileContent(None, 'too_large', f'is {st.st_size} bytes, over max_ca_file_size ({max_size})')
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=parent_fd)
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
+                return CaFileContent(None, 'error', 'was replaced while being opened')
+            data = read_at_most(fd, max_size + 1)
+        finally:
+            os.close(fd)
+        if len(data) > max_size:
+            return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
+        return CaFileContent(data)
+    except OSError as e:
+        problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
+        return CaFileContent(None, problem, detail)
+    finally:
+        for fd in (parent_fd, cwd_fd, root_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, 'a directory'),
+        (stat.S_ISFIFO, 'a FIFO'),
+        (stat.S_ISCHR, 'a character device'),
+        (stat.S_ISBLK, 'a block device'),
+        (stat.S_ISSOCK, 'a socket'),
+    ):
+        if test(mode):
+            return kind
+    return 'not a regular file'
+
+
+CONFIG_FILE_SIZE = 1 << 20
+
+
+def read_text_in_root(root: str, cwd: str, path: str) -> tuple[str | None, str]:
+    """(text, '') or (None, why) for a configuration file read as the process whose root and cwd are given.
+
+    PermissionError when the Agent may not read it: a setting it holds can then not be known.
+    """
+    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE)
+    if content.problem == 'permission':
+        raise PermissionError(f'{path}: {content.detail}')
+    if content.data is None:
+        return None, content.detail
+    return content.data.decode('utf-8', 'replace'), ''
+
+
+def list_dir_in_root(root: str, path: str) -> list[str]:
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    parent_fd = -1
+    try:
+        parent_fd, name, st = _walk_in_root(root_fd, root_fd, path)
+        if not stat.S_ISDIR(st.st_mode):
+            return []
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        try:
+            return sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
+    except OSError:
+        return []
+    finally:
+        for fd in (parent_fd, root_fd):
+            if fd >= 0:
+                os.close(fd)

@@ -1,0 +1,134 @@
+"""Judging (pure): the verdict for one apiserver from its effective --client-ca-file and what the file holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .ca_bundle import CaBundle
+from .distributions.setting import ClientCaSetting
+from .files_in_root import CaFileContent
+from .processes import ApiserverProcess
+
+# The Agent's service check statuses (datadog_checks.base.constants.ServiceCheck): judging needs no AgentCheck.
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+SECONDS_PER_DAY = 86400.0
+# Worst first when several apiserver processes are judged on one node.
+STATUS_SEVERITY = {CRITICAL: 3, UNKNOWN: 2, WARNING: 1, OK: 0}
+
+
+# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged.
+COMPLIANT_BY_STATUS = {OK: True, WARNING: True, CRITICAL: False}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict for one apiserver."""
+
+    status: int
+    reason: str  # one line, leads with the verdict
+    process: ApiserverProcess | None = None
+    ca_file: str | None = None
+    bundle: CaBundle | None = None
+    days_left: float | None = None
+    distribution: str = 'kubernetes'
+    source: str = 'process'
+
+    @property
+    def compliant(self) -> bool | None:
+        return COMPLIANT_BY_STATUS.get(self.status)
+
+
+def judge(
+    process: ApiserverProcess | None,
+    setting: ClientCaSetting,
+    content: CaFileContent | None,
+    bundle: CaBundle | None,
+    now: float,
+    days_warning: int,
+) -> Finding:
+    """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
+    finding = _judge(process, setting, content, bundle, now, days_warning)
+    return replace(finding, distribution=setting.distribution, source=setting.source)
+
+
+def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
+    who = process.label if process is not None else 'kube-apiserver'
+    ca_file = setting.value
+    where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
+    if setting.unjudgeable:
+        return Finding(UNKNOWN, f'UNKNOWN: {who}: {setting.unjudgeable}.', process, ca_file)
+    if ca_file is None:
+        reason = f'FAIL: {who} runs without --client-ca-file{where}: client certificate authentication is off.'
+        return Finding(CRITICAL, reason, process)
+    if ca_file == '':
+        reason = f'FAIL: {who} has an empty --client-ca-file{where}: client certificate authentication is off.'
+        return Finding(CRITICAL, reason, process, ca_file)
+    the_file = f'the client CA file {ca_file} of {who}{where}'
+    if content is None or content.data is None:
+        problem, detail = (content.problem, content.detail) if content else ('error', 'was not read')
+        if problem in ('missing', 'not_regular'):
+            reason = f'FAIL: {the_file} {detail}; the apiserver cannot load it and will not restart.'
+            return Finding(CRITICAL, reason, process, ca_file)
+        if problem == 'permission':
+            reason = (
+                f'WARNING: --client-ca-file is set on {who} but the Agent cannot read {ca_file} ({detail}). '
+                'Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
+                'CAP_DAC_READ_SEARCH) to verify the file.'
+            )
+            return Finding(WARNING, reason, process, ca_file)
+        return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
+    assert bundle is not None
+    cas = bundle.ca_certificates
+    days_left = round((min(c.not_after for c in cas) - now) / SECONDS_PER_DAY, 2) if cas else None
+    valid = [c for c in cas if c.not_before <= now <= c.not_after]
+    summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
+    if bundle.unparseable:
+        status, reason = (
+            CRITICAL,
+            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse; '
+            'the apiserver will not restart with it.',
+        )
+    elif not bundle.certificates:
+        status, reason = CRITICAL, f'FAIL: {the_file} holds no PEM certificate.'
+    elif not cas:
+        status, reason = (
+            CRITICAL,
+            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA '
+            '(basicConstraints CA:TRUE).',
+        )
+    elif not valid:
+        status, reason = (
+            CRITICAL,
+            f'FAIL: every CA certificate in {the_file} is expired or not yet valid; no client certificate can be '
+            'verified.',
+        )
+    elif days_left < 0:
+        status, reason = WARNING, f'WARNING: {the_file} holds an expired CA certificate ({summary}).'
+    elif days_left <= days_warning:
+        status, reason = (
+            WARNING,
+            f'WARNING: a CA certificate in {the_file} expires in {days_left:.1f} days ({summary}).',
+        )
+    else:
+        status, reason = OK, f'PASS: {who} authenticates clients against {ca_file} ({summary}).'
+    return Finding(status, reason, process, ca_file, bundle, days_left)
+
+
+def against_manifest(finding: Finding, manifest: str, manifest_value: str | None) -> Finding:
+    """The finding for a running apiserver, at least a WARNING when its static pod manifest now says otherwise."""
+    if manifest_value == finding.ca_file:
+        return finding
+    status = max(finding.status, WARNING, key=STATUS_SEVERITY.get)
+    note = (
+        f' The static pod manifest {manifest} sets --client-ca-file to {manifest_value!r} but the running apiserver '
+        f'uses {finding.ca_file!r}: the kubelet has not restarted it with the manifest (the running process was '
+        'judged).'
+    )
+    reason = finding.reason if status == finding.status else 'WARNING: ' + finding.reason.split(': ', 1)[1]
+    return replace(finding, status=status, reason=reason + note)
+
+
+def node_verdict(findings: Sequence[Finding]) -> Finding:
+    """The worst finding over all apiserver processes of the node."""
+    return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
