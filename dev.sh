@@ -32,6 +32,11 @@ case "${1:-}" in
     shift
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
+    # The check judges every kube-apiserver it can see: as root, the suite runs in its own PID namespace so that an
+    # apiserver on this machine (a kind cluster, another checkout's test run) cannot join the stand-ins it judges.
+    if [ "$(id -u)" = 0 ] && [ -z "${CISK_OWN_PID_NAMESPACE:-}" ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
+      exec env CISK_OWN_PID_NAMESPACE=1 unshare --pid --fork --mount-proc "$VENV/bin/python" -m pytest "$@"
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   build)

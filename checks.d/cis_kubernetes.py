@@ -5,6 +5,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/__about__.py
     datadog_checks/cis_kubernetes/control.py
     datadog_checks/cis_kubernetes/flags.py
+    datadog_checks/cis_kubernetes/scrubbing.py
     datadog_checks/cis_kubernetes/procfs.py
     datadog_checks/cis_kubernetes/processes.py
     datadog_checks/cis_kubernetes/files_in_root.py
@@ -18,6 +19,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
     datadog_checks/cis_kubernetes/reporting.py
+    datadog_checks/cis_kubernetes/announcements.py
     datadog_checks/cis_kubernetes/config.py
     datadog_checks/cis_kubernetes/check.py
 """
@@ -28,11 +30,12 @@ import base64
 import binascii
 import errno
 import json
+import math
 import os
 import re
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -297,16 +300,95 @@ def effective_flags(args: Sequence[str]) -> dict[str, str]:
     return dict(parse_flags(args))
 
 
-# Values of flags named like these never leave the check: not in events, messages or logs.
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/scrubbing.py
+# Which values on a process's command line are secrets, to be registered with the Agent's scrubber so that they
+# never appear in a message, an event or a log.
+#
+# Exactly the flags that carry a credential in their value, from the programs' own flag definitions, and no duration,
+# version, number, path or short value: a registered secret is masked wherever its text appears, so registering `0`
+# would mask every zero of every message. A flag this check does not know is masked when its name says secret and its
+# value looks like a credential.
+# --------------------------------------------------------------------------------------------------------------
+
+
+# kube-apiserver takes every credential from a file (its flag reference, tests/data/kube-apiserver-flags.tsv); only
+# these take URLs, where an operator may write user:password@ (the documented form is scheme://ip:port).
+APISERVER_URL_FLAGS = frozenset({'etcd-servers', 'etcd-servers-overrides'})
+# kube-apiserver flags named like a secret whose value is a path, a duration, a version or a user pattern.
+APISERVER_NOT_SECRET_FLAGS = frozenset(
+    {
+        'authentication-token-webhook-cache-ttl',
+        'authentication-token-webhook-config-file',
+        'authentication-token-webhook-version',
+        'etcd-keyfile',
+        'experimental-keystone-ca-file',
+        'experimental-keystone-url',
+        'google-json-key',
+        'insecure-allow-any-token',
+        'kubelet-client-key',
+        'proxy-client-key-file',
+        'service-account-key-file',
+        'service-account-max-token-expiration',
+        'service-account-signing-key-file',
+        'ssh-keyfile',
+        'tls-private-key-file',
+        'tls-sni-cert-key',
+        'token-auth-file',
+    }
+)
+# The `server` command of k3s and RKE2 (whose arguments the check reads where they are visible): credentials as
+# values (k3s-io/k3s pkg/cli/cmds/server.go at 005499a940eafe99977bcabd6991a888a4cb6642, agent.go at
+# 00cc29ba2779b5a8ac2a76e234080d8ab685a8ad; RKE2 copies them: rancher/rke2 pkg/cli/cmds/server.go at
+# 740a5b121cc56d562ae252348ae12c94d32429e7). --datastore-endpoint is a DSN such as postgres://user:password@host/db.
+K3S_CREDENTIAL_FLAGS = frozenset(
+    {
+        'token',
+        'agent-token',
+        'datastore-endpoint',
+        'etcd-s3-access-key',
+        'etcd-s3-secret-key',
+        'etcd-s3-session-token',
+        'vpn-auth',
+        'cluster-secret',
+    }
+)
+K3S_URL_FLAGS = frozenset({'server', 'etcd-s3-endpoint', 'etcd-s3-proxy'})
+K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-config-secret'})  # paths and names
+# Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
+MIN_SECRET_LENGTH = 6
+NOT_A_CREDENTIAL = re.compile(
+    r'true|false|[-+]?\d+(\.\d+)?|v\d[\w.]*|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|[\w.-]*\d+\.\d+(\.\d+)*', re.IGNORECASE
+)
+URL_USERINFO = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://([^/@\s,;]+)@')
 
 
 def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
-    return [
-        value
-        for name, value in flags.items()
-        if value and name not in NO_VALUE_FLAGS and any(word in name for word in SECRET_FLAG_WORDS)
-    ]
+    """The secrets among a process's effective flags, each at least MIN_SECRET_LENGTH characters."""
+    found = []
+    for name, value in flags.items():
+        for secret in _secrets_in(name, value):
+            if len(secret) >= MIN_SECRET_LENGTH and secret not in found:
+                found.append(secret)
+    return found
+
+
+def _secrets_in(name: str, value: str) -> Iterator[str]:
+    if not value or name in NO_VALUE_FLAGS:
+        return
+    yield from URL_USERINFO.findall(value)  # user:password@ in any URL, whatever the flag
+    if name in K3S_CREDENTIAL_FLAGS:
+        yield value
+    elif name in APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS:
+        return
+    elif any(word in name for word in SECRET_FLAG_WORDS) and looks_like_credential(value):
+        yield value
+
+
+def looks_like_credential(value: str) -> bool:
+    """Not a path, a number, a duration, a version or a boolean."""
+    return value[:1] not in ('/', '.', '~') and not NOT_A_CREDENTIAL.fullmatch(value)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -571,7 +653,7 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
     root_st = os.fstat(root_fd)
     root_id = (root_st.st_dev, root_st.st_ino)
     current = os.dup(root_fd if path.startswith('/') else start_fd)
-    parts = [part for part in path.split('/') if part not in ('', '.')]
+    parts = _components(path)
     parts.reverse()
     links = 0
     try:
@@ -579,6 +661,8 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
             if not parts:  # the path names a directory (or the root itself)
                 return current, '.', os.fstat(current)
             part = parts.pop()
+            if part == '.':  # only kept after a trailing slash: what precedes it must be a directory
+                continue
             if part == '..':
                 st = os.fstat(current)
                 if (st.st_dev, st.st_ino) != root_id:
@@ -595,7 +679,7 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
                 if target.startswith('/'):
                     os.close(current)
                     current = os.dup(root_fd)
-                parts.extend(reversed([p for p in target.split('/') if p not in ('', '.')]))
+                parts.extend(reversed(_components(target)))
                 continue
             if not parts:
                 return current, part, st
@@ -607,6 +691,15 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
     except BaseException:
         os.close(current)
         raise
+
+
+def _components(path: str) -> list[str]:
+    """The names a path walks through; a trailing slash (or `/.`) keeps a final `.`, since the kernel then requires
+    the last name to be a directory (`ca.crt/` is ENOTDIR for a file)."""
+    parts = [part for part in path.split('/') if part not in ('', '.')]
+    if parts and (path.endswith('/') or path.endswith('/.')):
+        parts.append('.')
+    return parts
 
 
 def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:
@@ -1488,7 +1581,8 @@ def node_verdict(findings: Sequence[Finding]) -> Finding:
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/reporting.py
-# What the check says about a verdict: the remediation, the compliance status and the event's text.
+# What the check says about a verdict: the remediation, the compliance status, the event's text, all as text the
+# Agent accepts.
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -1524,6 +1618,81 @@ def event_text(finding: Finding, remediation: str) -> str:
     return '\n'.join(lines)
 
 
+def agent_text(text: str) -> str:
+    """`text` as the Agent can take it: valid UTF-8 without NUL (rtloader refuses or drops anything else).
+
+    A byte that was not UTF-8 in argv or a path (os.fsdecode turns it into a lone surrogate) is shown as \\xNN, as
+    Go's %q shows it in kube-apiserver's own logs; a NUL as \\x00.
+    """
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        pass
+    else:
+        if '\0' not in text:
+            return text
+    return ''.join(_escaped(character) for character in text)
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the byte code - 0xDC00
+        return f'\\x{code - 0xDC00:02x}'
+    if code == 0:
+        return '\\x00'
+    if 0xD800 <= code <= 0xDFFF:
+        return f'\\u{code:04x}'
+    return character
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/announcements.py
+# When the node's compliance status is announced: on every change, and an unchanged failure again every
+# `event_resend_interval` seconds, whatever the Agent's persistent cache holds and however the clock steps.
+#
+# Within one Agent process, time since an announcement is counted on the monotonic clock, so a wall-clock step in either
+# direction neither silences nor repeats a reminder. Across Agent restarts only the wall-clock time in the persistent
+# cache is known: a time in the future (the clock was set back since) counts from now.
+# --------------------------------------------------------------------------------------------------------------
+
+
+ANNOUNCED_STATUSES = ('passed', 'failed')
+
+
+@dataclass(frozen=True)
+class Announcement:
+    status: str  # passed | failed
+    at: float  # wall-clock time, kept in the persistent cache across Agent restarts
+    since: float  # the monotonic time it counts from, in this Agent process
+
+
+def announcement_from_cache(raw: object, now: float, monotonic: float) -> Announcement | None:
+    """What the persistent cache says was announced last; None ("nothing announced") for anything malformed."""
+    try:
+        state = json.loads(raw) if isinstance(raw, str | bytes) else None
+    except ValueError:
+        return None
+    if not isinstance(state, dict):
+        return None
+    status, at = state.get('status'), state.get('at')
+    if status not in ANNOUNCED_STATUSES or isinstance(at, bool) or not isinstance(at, int | float):
+        return None
+    if not math.isfinite(at):
+        return None
+    elapsed = now - at if at <= now else 0.0  # announced "in the future": the clock was set back since
+    return Announcement(status, float(at), monotonic - elapsed)
+
+
+def announcement_to_cache(announcement: Announcement) -> str:
+    return json.dumps({'status': announcement.status, 'at': announcement.at})
+
+
+def announcement_due(previous: Announcement | None, status: str, monotonic: float, resend_interval: int) -> bool:
+    if previous is None or previous.status != status:
+        return True
+    return status == 'failed' and resend_interval > 0 and monotonic - previous.since >= resend_interval
+
+
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/config.py
 # The instance's options, validated once, with errors that name the option.
@@ -1544,9 +1713,13 @@ class Settings:
     def from_instance(cls, instance: Mapping) -> Settings:
         if not isinstance(instance, Mapping):
             raise ConfigurationError('the instance must be a mapping of options')
-        tags = instance.get('tags') or []
+        for option in instance:
+            if not isinstance(option, str):
+                raise ConfigurationError(f'option names are strings: `{option!r}` ({type(option).__name__}) is not')
+        tags = instance.get('tags')
+        tags = [] if tags is None else tags  # `tags:` left empty
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise ConfigurationError('`tags` must be a list of strings')
+            raise ConfigurationError(f'`tags` must be a list of strings, got {tags!r}')
         return cls(
             tags=tuple(tags),
             days_warning=_integer(instance, 'days_warning', cls.days_warning, minimum=0),
@@ -1558,7 +1731,8 @@ class Settings:
         )
 
 
-# Options of every check instance, handled by the Agent or the base class.
+# Options of every check instance, handled by the Agent (the spec's instances/default template) or read by the base
+# class (tests/test_config.py finds them in datadog_checks.base's source).
 GENERIC_OPTIONS = frozenset(
     {
         'tags',
@@ -1569,33 +1743,43 @@ GENERIC_OPTIONS = frozenset(
         'disable_generic_tags',
         'enable_legacy_tags_normalization',
         'name',
+        'process_isolation',
+        'max_returned_metrics',
+        'debug_metrics',
+        '__memory_profiling_tags',
     }
 )
 KNOWN_OPTIONS = GENERIC_OPTIONS | set(Settings.__dataclass_fields__)
 
 
 def _string_option(instance: Mapping, name: str) -> str:
-    value = instance.get(name) or ''
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return ''
     if not isinstance(value, str):
         raise ConfigurationError(f'`{name}` must be a string, got {value!r}')
-    return value.rstrip('/')
+    return value.rstrip('/') or value[:1]  # `/` stays the root
 
 
 def _benchmark_version(instance: Mapping) -> str:
     version = instance.get('benchmark_version')
     if version is None or version == '':
         return ''
-    version = str(version)
-    if version not in CONTROL.numbering:
+    if isinstance(version, float):  # unquoted in YAML: 1.20 arrives as 1.2, 1.10 as 1.1
+        versions = [known for known in CONTROL.numbering if known.count('.') == 1 and float(known) == version]
+        version = versions[0] if len(versions) == 1 else repr(version)
+    if not isinstance(version, str) or version not in CONTROL.numbering:
         known = ', '.join(CONTROL.numbering)
         raise ConfigurationError(
-            f'`benchmark_version` must be one of the CIS Kubernetes versions {known}, got {version}'
+            f'`benchmark_version` must be one of the CIS Kubernetes versions {known} (quoted), got {version!r}'
         )
     return version
 
 
 def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
-    value = instance.get(name, default)
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f'`{name}` must be an integer of at least {minimum}, got {value!r}')
     return value
@@ -1642,6 +1826,10 @@ class CisKubernetesCheck(AgentCheck):
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
         self._secrets: set[str] = set()
+        self._announcement: Announcement | None = None
+        self._announcement_read = False
+        self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
+        self._monotonic = time.monotonic  # time between announcements, immune to clock steps
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -1649,7 +1837,7 @@ class CisKubernetesCheck(AgentCheck):
         The base class would import pydantic (about 5 MB of the Agent's memory on every control-plane node) only to
         find no models; instead, unknown options are reported here as the base class's typo detection would.
         """
-        unknown = sorted(set(self.instance or {}) - KNOWN_OPTIONS)
+        unknown = sorted(o for o in self.instance or {} if isinstance(o, str) and o not in KNOWN_OPTIONS)
         if unknown:
             from difflib import get_close_matches  # only for a typo: difflib costs the Agent 1.4 MB
         for option in unknown:
@@ -1664,7 +1852,9 @@ class CisKubernetesCheck(AgentCheck):
             import traceback  # only on this path: it costs the Agent memory on every node
 
             # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
-            self.log.error('CIS %s could not be evaluated: %s', CONTROL.id, self.sanitize(traceback.format_exc()))
+            self.log.error(
+                'CIS %s could not be evaluated: %s', CONTROL.id, agent_text(self.sanitize(traceback.format_exc()))
+            )
             self.service_check(
                 self.SERVICE_CHECK,
                 AgentCheck.UNKNOWN,
@@ -1680,7 +1870,7 @@ class CisKubernetesCheck(AgentCheck):
         procfs = self._procfs()
         apiservers = self._current_apiservers(procfs)
         self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
-        now = time.time()
+        now = self._clock()
         if apiservers:
             findings = [self._finding(procfs, process, now) for process in apiservers]
         else:
@@ -1721,9 +1911,10 @@ class CisKubernetesCheck(AgentCheck):
         self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
-                if secret not in self._secrets:
-                    self._secrets.add(secret)
-                    self.register_secret(secret)
+                for text in {secret, agent_text(secret)}:  # as it is, and as a message would show it
+                    if text not in self._secrets:
+                        self._secrets.add(text)
+                        self.register_secret(text)
             key = (process.pid, process.create_time)
             setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
             manifest = self._manifest_of(procfs, process, setting)
@@ -1827,7 +2018,7 @@ class CisKubernetesCheck(AgentCheck):
             if finding.bundle is None or finding.ca_file in seen_files:
                 continue
             seen_files.add(finding.ca_file)
-            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{finding.ca_file}']
+            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{agent_text(finding.ca_file)}']
             self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
             if finding.days_left is not None:
                 self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
@@ -1839,7 +2030,7 @@ class CisKubernetesCheck(AgentCheck):
     def _message(self, text: str | None) -> str | None:
         if text is None:
             return None
-        text = self.sanitize(text)
+        text = agent_text(self.sanitize(text))
         return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'
 
     def _announce(self, verdict: Finding, now: float) -> None:
@@ -1847,13 +2038,12 @@ class CisKubernetesCheck(AgentCheck):
         status = compliance_status(verdict)
         if status is None:
             return
-        previous = self._announced()
-        unchanged = previous.get('status') == status
-        if unchanged:
-            resend = self.settings.event_resend_interval
-            due = status == 'failed' and resend > 0 and now - previous.get('at', 0) >= resend
-            if not due:
-                return
+        monotonic = self._monotonic()
+        if not self._announcement_read:  # once: later runs trust memory, so an unwritable cache costs one repeat
+            self._announcement_read = True
+            self._announcement = announcement_from_cache(self._read_cache(), now, monotonic)
+        if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
+            return
         host = datadog_agent.get_hostname()
         failed = status == 'failed'
         title = (
@@ -1866,7 +2056,7 @@ class CisKubernetesCheck(AgentCheck):
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
                 'msg_title': title,
-                'msg_text': self.sanitize(event_text(verdict, remediation(verdict.distribution))),
+                'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
                 'alert_type': 'error' if failed else 'success',
                 'priority': 'normal',
                 'host': host,
@@ -1880,11 +2070,11 @@ class CisKubernetesCheck(AgentCheck):
                 ],
             }
         )
-        self.write_persistent_cache(self.STATE_KEY, json.dumps({'status': status, 'at': now}))
+        self._announcement = Announcement(status, now, monotonic)
+        self.write_persistent_cache(self.STATE_KEY, announcement_to_cache(self._announcement))
 
-    def _announced(self) -> dict:
+    def _read_cache(self) -> str:
         try:
-            state = json.loads(self.read_persistent_cache(self.STATE_KEY) or '{}')
-        except ValueError:
-            return {}
-        return state if isinstance(state, dict) else {}
+            return self.read_persistent_cache(self.STATE_KEY)
+        except Exception:  # the Agent answers '' on its own errors; a stub or a future Agent might raise
+            return ''

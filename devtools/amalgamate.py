@@ -34,6 +34,7 @@ READING_ORDER = (
     '__about__',
     'control',
     'flags',
+    'scrubbing',
     'procfs',
     'processes',
     'files_in_root',
@@ -42,6 +43,7 @@ READING_ORDER = (
     'ca_bundle',
     'judging',
     'reporting',
+    'announcements',
     'config',
     'check',
 )

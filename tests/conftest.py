@@ -11,6 +11,7 @@ import pytest
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import CisKubernetesCheck
 from devtools import standin
+from tests import rtloader
 
 STANDINS_OK, STANDINS_WHY = standin.can_start()
 SEPARATE_ROOT_OK, SEPARATE_ROOT_WHY = standin.can_use_separate_root() if STANDINS_OK else (False, STANDINS_WHY)
@@ -103,3 +104,11 @@ def _clean_agent_cache():
     agent_stub.reset()
     yield
     agent_stub.reset()
+
+
+@pytest.fixture(autouse=True)
+def strict_agent(monkeypatch):
+    """Submissions checked as the Agent's rtloader checks them; what it would drop silently fails the test."""
+    dropped = rtloader.install(monkeypatch)
+    yield dropped
+    assert not dropped, f'the Agent would silently drop: {dropped}'

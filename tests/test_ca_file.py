@@ -140,3 +140,25 @@ def test_unreadable_file_is_a_permission_problem(workdir):
 def test_unreadable_file_is_a_permission_problem_for_a_user(workdir):
     write(f'{workdir}/pki/ca.crt', b'x', mode=0o000)
     assert read(workdir, '/pki/ca.crt').problem == 'permission'
+
+
+@pytest.mark.parametrize('suffix', ['/', '/.', '//', '/./'])
+@pytest.mark.parametrize('target', ['file', 'dir', 'link-to-file', 'link-to-dir'])
+def test_trailing_slash_is_resolved_as_the_kernel_resolves_it(workdir, target, suffix):
+    """The kernel is the oracle: opening the same path on this machine (root /) gives the same answer."""
+    write(f'{workdir}/pki/file', b'data')
+    os.makedirs(f'{workdir}/pki/dir')
+    os.symlink('file', f'{workdir}/pki/link-to-file')
+    os.symlink('dir/', f'{workdir}/pki/link-to-dir')
+    path = f'{workdir}/pki/{target}{suffix}'
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except NotADirectoryError:
+        kernel = 'missing'
+    else:
+        kernel = None if os.path.isfile(f'/proc/self/fd/{fd}') else 'not_regular'
+        os.close(fd)
+    content = read('/', path)
+    assert content.problem == kernel, content
+    if kernel == 'missing':
+        assert 'not a directory' in content.detail

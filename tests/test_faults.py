@@ -151,11 +151,19 @@ def test_non_utf8_ca_path(make_check, dd_run_check, aggregator, apiservers, work
     apiservers([APISERVER, f'--client-ca-file={path}'])
     check = make_check()
     timed_run(dd_run_check, check)
-    assert statuses(aggregator)[0][0] == CRITICAL
+    ((status, message),) = statuses(aggregator)
+    assert status == CRITICAL, message  # the true verdict, through the strict (rtloader) stub
+    shown = os.path.join(workdir, 'pki-\\xff\\xfe', 'ca.crt')  # escaped as Go's %q shows it in the apiserver's logs
+    assert shown in message
+    assert [m.value for m in aggregator.metrics('cis_kubernetes.control.compliant')] == [0]
+    (event,) = aggregator.events
+    assert shown in event['msg_text']
     aggregator.reset()
     write(path, VALID)
     timed_run(dd_run_check, check)
     assert statuses(aggregator) == [(OK, '')]
+    (days,) = aggregator.metrics('cis_kubernetes.apiserver.client_ca.days_left')
+    assert f'client_ca_file:{shown}' in days.tags
 
 
 def test_file_replaced_and_truncated_while_being_read(make_check, dd_run_check, aggregator, apiservers, workdir):

@@ -1,6 +1,6 @@
 """Reading kube-apiserver's effective flags as pflag with Kubernetes' normalization does."""
 
-from datadog_checks.cis_kubernetes.flags import effective_flags, secret_flag_values
+from datadog_checks.cis_kubernetes.flags import effective_flags
 
 
 def client_ca(*args: str) -> str | None:
@@ -92,16 +92,3 @@ def test_malformed_long_flags_are_skipped():
 
 def test_non_ascii_values_are_kept():
     assert client_ca('--client-ca-file=/pki/çà/ca.crt') == '/pki/çà/ca.crt'
-
-
-def test_secret_flag_values_are_found_but_not_booleans_or_the_ca_path():
-    flags = effective_flags(
-        [
-            '--client-ca-file=/pki/ca.crt',
-            '--etcd-keyfile=/pki/etcd.key',
-            '--oidc-client-secret=hunter2',
-            '--enable-bootstrap-token-auth',
-            '--token-auth-file=/pki/tokens.csv',
-        ]
-    )
-    assert sorted(secret_flag_values(flags)) == ['/pki/etcd.key', '/pki/tokens.csv', 'hunter2']

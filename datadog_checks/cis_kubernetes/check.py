@@ -8,7 +8,6 @@ The single file for checks.d (checks.d/cis_kubernetes.py) is built from this pac
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,6 +21,7 @@ try:  # the Agent provides this module; outside it, the stub from datadog_checks
 except ImportError:  # pragma: no cover - depends on where the check runs
     from datadog_checks.base.stubs import datadog_agent
 
+from .announcements import Announcement, announcement_due, announcement_from_cache, announcement_to_cache
 from .ca_bundle import CaBundle, ca_bundle_from_pem
 from .config import KNOWN_OPTIONS, Settings
 from .control import CONTROL, CONTROL_TAG
@@ -29,10 +29,10 @@ from .distributions.client_ca import client_ca_setting
 from .distributions.manifests import KUBEADM_MANIFEST, RKE2_MANIFEST, STATIC_POD_MANIFESTS, manifest_client_ca
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
-from .flags import secret_flag_values
 from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
-from .reporting import compliance_status, event_text, remediation
+from .reporting import agent_text, compliance_status, event_text, remediation
+from .scrubbing import secret_flag_values
 
 
 class CisKubernetesCheck(AgentCheck):
@@ -65,6 +65,10 @@ class CisKubernetesCheck(AgentCheck):
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
         self._secrets: set[str] = set()
+        self._announcement: Announcement | None = None
+        self._announcement_read = False
+        self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
+        self._monotonic = time.monotonic  # time between announcements, immune to clock steps
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -72,7 +76,7 @@ class CisKubernetesCheck(AgentCheck):
         The base class would import pydantic (about 5 MB of the Agent's memory on every control-plane node) only to
         find no models; instead, unknown options are reported here as the base class's typo detection would.
         """
-        unknown = sorted(set(self.instance or {}) - KNOWN_OPTIONS)
+        unknown = sorted(o for o in self.instance or {} if isinstance(o, str) and o not in KNOWN_OPTIONS)
         if unknown:
             from difflib import get_close_matches  # only for a typo: difflib costs the Agent 1.4 MB
         for option in unknown:
@@ -87,7 +91,9 @@ class CisKubernetesCheck(AgentCheck):
             import traceback  # only on this path: it costs the Agent memory on every node
 
             # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
-            self.log.error('CIS %s could not be evaluated: %s', CONTROL.id, self.sanitize(traceback.format_exc()))
+            self.log.error(
+                'CIS %s could not be evaluated: %s', CONTROL.id, agent_text(self.sanitize(traceback.format_exc()))
+            )
             self.service_check(
                 self.SERVICE_CHECK,
                 AgentCheck.UNKNOWN,
@@ -103,7 +109,7 @@ class CisKubernetesCheck(AgentCheck):
         procfs = self._procfs()
         apiservers = self._current_apiservers(procfs)
         self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
-        now = time.time()
+        now = self._clock()
         if apiservers:
             findings = [self._finding(procfs, process, now) for process in apiservers]
         else:
@@ -144,9 +150,10 @@ class CisKubernetesCheck(AgentCheck):
         self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
-                if secret not in self._secrets:
-                    self._secrets.add(secret)
-                    self.register_secret(secret)
+                for text in {secret, agent_text(secret)}:  # as it is, and as a message would show it
+                    if text not in self._secrets:
+                        self._secrets.add(text)
+                        self.register_secret(text)
             key = (process.pid, process.create_time)
             setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
             manifest = self._manifest_of(procfs, process, setting)
@@ -250,7 +257,7 @@ class CisKubernetesCheck(AgentCheck):
             if finding.bundle is None or finding.ca_file in seen_files:
                 continue
             seen_files.add(finding.ca_file)
-            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{finding.ca_file}']
+            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{agent_text(finding.ca_file)}']
             self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
             if finding.days_left is not None:
                 self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
@@ -262,7 +269,7 @@ class CisKubernetesCheck(AgentCheck):
     def _message(self, text: str | None) -> str | None:
         if text is None:
             return None
-        text = self.sanitize(text)
+        text = agent_text(self.sanitize(text))
         return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'
 
     def _announce(self, verdict: Finding, now: float) -> None:
@@ -270,13 +277,12 @@ class CisKubernetesCheck(AgentCheck):
         status = compliance_status(verdict)
         if status is None:
             return
-        previous = self._announced()
-        unchanged = previous.get('status') == status
-        if unchanged:
-            resend = self.settings.event_resend_interval
-            due = status == 'failed' and resend > 0 and now - previous.get('at', 0) >= resend
-            if not due:
-                return
+        monotonic = self._monotonic()
+        if not self._announcement_read:  # once: later runs trust memory, so an unwritable cache costs one repeat
+            self._announcement_read = True
+            self._announcement = announcement_from_cache(self._read_cache(), now, monotonic)
+        if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
+            return
         host = datadog_agent.get_hostname()
         failed = status == 'failed'
         title = (
@@ -289,7 +295,7 @@ class CisKubernetesCheck(AgentCheck):
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
                 'msg_title': title,
-                'msg_text': self.sanitize(event_text(verdict, remediation(verdict.distribution))),
+                'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
                 'alert_type': 'error' if failed else 'success',
                 'priority': 'normal',
                 'host': host,
@@ -303,11 +309,11 @@ class CisKubernetesCheck(AgentCheck):
                 ],
             }
         )
-        self.write_persistent_cache(self.STATE_KEY, json.dumps({'status': status, 'at': now}))
+        self._announcement = Announcement(status, now, monotonic)
+        self.write_persistent_cache(self.STATE_KEY, announcement_to_cache(self._announcement))
 
-    def _announced(self) -> dict:
+    def _read_cache(self) -> str:
         try:
-            state = json.loads(self.read_persistent_cache(self.STATE_KEY) or '{}')
-        except ValueError:
-            return {}
-        return state if isinstance(state, dict) else {}
+            return self.read_persistent_cache(self.STATE_KEY)
+        except Exception:  # the Agent answers '' on its own errors; a stub or a future Agent might raise
+            return ''

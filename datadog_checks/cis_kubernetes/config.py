@@ -24,9 +24,13 @@ class Settings:
     def from_instance(cls, instance: Mapping) -> Settings:
         if not isinstance(instance, Mapping):
             raise ConfigurationError('the instance must be a mapping of options')
-        tags = instance.get('tags') or []
+        for option in instance:
+            if not isinstance(option, str):
+                raise ConfigurationError(f'option names are strings: `{option!r}` ({type(option).__name__}) is not')
+        tags = instance.get('tags')
+        tags = [] if tags is None else tags  # `tags:` left empty
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise ConfigurationError('`tags` must be a list of strings')
+            raise ConfigurationError(f'`tags` must be a list of strings, got {tags!r}')
         return cls(
             tags=tuple(tags),
             days_warning=_integer(instance, 'days_warning', cls.days_warning, minimum=0),
@@ -38,7 +42,8 @@ class Settings:
         )
 
 
-# Options of every check instance, handled by the Agent or the base class.
+# Options of every check instance, handled by the Agent (the spec's instances/default template) or read by the base
+# class (tests/test_config.py finds them in datadog_checks.base's source).
 GENERIC_OPTIONS = frozenset(
     {
         'tags',
@@ -49,33 +54,43 @@ GENERIC_OPTIONS = frozenset(
         'disable_generic_tags',
         'enable_legacy_tags_normalization',
         'name',
+        'process_isolation',
+        'max_returned_metrics',
+        'debug_metrics',
+        '__memory_profiling_tags',
     }
 )
 KNOWN_OPTIONS = GENERIC_OPTIONS | set(Settings.__dataclass_fields__)
 
 
 def _string_option(instance: Mapping, name: str) -> str:
-    value = instance.get(name) or ''
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return ''
     if not isinstance(value, str):
         raise ConfigurationError(f'`{name}` must be a string, got {value!r}')
-    return value.rstrip('/')
+    return value.rstrip('/') or value[:1]  # `/` stays the root
 
 
 def _benchmark_version(instance: Mapping) -> str:
     version = instance.get('benchmark_version')
     if version is None or version == '':
         return ''
-    version = str(version)
-    if version not in CONTROL.numbering:
+    if isinstance(version, float):  # unquoted in YAML: 1.20 arrives as 1.2, 1.10 as 1.1
+        versions = [known for known in CONTROL.numbering if known.count('.') == 1 and float(known) == version]
+        version = versions[0] if len(versions) == 1 else repr(version)
+    if not isinstance(version, str) or version not in CONTROL.numbering:
         known = ', '.join(CONTROL.numbering)
         raise ConfigurationError(
-            f'`benchmark_version` must be one of the CIS Kubernetes versions {known}, got {version}'
+            f'`benchmark_version` must be one of the CIS Kubernetes versions {known} (quoted), got {version!r}'
         )
     return version
 
 
 def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
-    value = instance.get(name, default)
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f'`{name}` must be an integer of at least {minimum}, got {value!r}')
     return value

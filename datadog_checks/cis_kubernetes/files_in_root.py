@@ -41,7 +41,7 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
     root_st = os.fstat(root_fd)
     root_id = (root_st.st_dev, root_st.st_ino)
     current = os.dup(root_fd if path.startswith('/') else start_fd)
-    parts = [part for part in path.split('/') if part not in ('', '.')]
+    parts = _components(path)
     parts.reverse()
     links = 0
     try:
@@ -49,6 +49,8 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
             if not parts:  # the path names a directory (or the root itself)
                 return current, '.', os.fstat(current)
             part = parts.pop()
+            if part == '.':  # only kept after a trailing slash: what precedes it must be a directory
+                continue
             if part == '..':
                 st = os.fstat(current)
                 if (st.st_dev, st.st_ino) != root_id:
@@ -65,7 +67,7 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
                 if target.startswith('/'):
                     os.close(current)
                     current = os.dup(root_fd)
-                parts.extend(reversed([p for p in target.split('/') if p not in ('', '.')]))
+                parts.extend(reversed(_components(target)))
                 continue
             if not parts:
                 return current, part, st
@@ -77,6 +79,15 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
     except BaseException:
         os.close(current)
         raise
+
+
+def _components(path: str) -> list[str]:
+    """The names a path walks through; a trailing slash (or `/.`) keeps a final `.`, since the kernel then requires
+    the last name to be a directory (`ca.crt/` is ENOTDIR for a file)."""
+    parts = [part for part in path.split('/') if part not in ('', '.')]
+    if parts and (path.endswith('/') or path.endswith('/.')):
+        parts.append('.')
+    return parts
 
 
 def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:

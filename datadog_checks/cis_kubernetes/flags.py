@@ -5,7 +5,7 @@ Proven against the real pflag by tests/test_flag_oracle.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 # Flags that never take the next argument: kube-apiserver's boolean flags across releases, plus --version, whose
 # value is optional (pflag NoOptDefVal). A flag missing here is read as taking a value, which can only turn a set
@@ -117,15 +117,3 @@ def parse_flags(args: Sequence[str]) -> list[tuple[str, str]]:
 def effective_flags(args: Sequence[str]) -> dict[str, str]:
     """Each flag's effective value in `args`: the last occurrence wins."""
     return dict(parse_flags(args))
-
-
-# Values of flags named like these never leave the check: not in events, messages or logs.
-SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
-
-
-def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
-    return [
-        value
-        for name, value in flags.items()
-        if value and name not in NO_VALUE_FLAGS and any(word in name for word in SECRET_FLAG_WORDS)
-    ]

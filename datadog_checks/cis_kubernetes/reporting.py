@@ -1,4 +1,5 @@
-"""What the check says about a verdict: the remediation, the compliance status and the event's text."""
+"""What the check says about a verdict: the remediation, the compliance status, the event's text, all as text the
+Agent accepts."""
 
 from __future__ import annotations
 
@@ -38,3 +39,30 @@ def event_text(finding: Finding, remediation: str) -> str:
         lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
     lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
     return '\n'.join(lines)
+
+
+def agent_text(text: str) -> str:
+    """`text` as the Agent can take it: valid UTF-8 without NUL (rtloader refuses or drops anything else).
+
+    A byte that was not UTF-8 in argv or a path (os.fsdecode turns it into a lone surrogate) is shown as \\xNN, as
+    Go's %q shows it in kube-apiserver's own logs; a NUL as \\x00.
+    """
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        pass
+    else:
+        if '\0' not in text:
+            return text
+    return ''.join(_escaped(character) for character in text)
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the byte code - 0xDC00
+        return f'\\x{code - 0xDC00:02x}'
+    if code == 0:
+        return '\\x00'
+    if 0xD800 <= code <= 0xDFFF:
+        return f'\\u{code:04x}'
+    return character
