@@ -1072,22 +1072,99 @@ STATIC_POD_MANIFESTS = {
 }
 
 
-def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
-    """(whether the static pod manifest exists, its effective --client-ca-file) as read through `root`; a manifest
-    the Agent may not read counts as absent (nothing to compare with)."""
+@dataclass(frozen=True)
+class ManifestSetting:
+    """What a static pod manifest sets for kube-apiserver."""
+
+    value: str | None  # its effective --client-ca-file
+    comparable: bool = True  # False: its command runs the apiserver in a way this check cannot read (a shell script)
+
+
+def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:
+    """The static pod manifest at `path`, read through `root`; None when there is none. A manifest the Agent may not
+    read counts as absent (nothing to compare with)."""
     try:
         text, _ = read_text_in_root(root, root, path)
     except PermissionError:
-        return False, None
+        return None
     if text is None:
-        return False, None
+        return None
     document = as_mapping(load_yaml(text))
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
-    argv = as_list(container.get('command')) + as_list(container.get('args'))
-    if argv and argv[0].rsplit('/', 1)[-1].startswith(APISERVER_PROGRAM):
-        argv = argv[1:]
-    return True, effective_flags(argv).get(CONTROL.flag)
+    arguments = apiserver_arguments(as_list(container.get('command')) + as_list(container.get('args')))
+    if arguments is None:
+        return ManifestSetting(None, comparable=False)
+    return ManifestSetting(effective_flags(arguments).get(CONTROL.flag))
+
+
+# kube-log-runner, formerly go-runner (kubernetes/kubernetes staging/src/k8s.io/component-base/logs/kube-log-runner/
+# kube-log-runner.go at 04791b4906602ffda5ccf9bc4c84d3329f1d7080): Go flag-package options, then the command it runs.
+LOG_RUNNERS = frozenset({'go-runner', 'kube-log-runner'})
+LOG_RUNNER_VALUE_OPTIONS = frozenset({'log-file'})  # its only option that takes a separate value
+SHELLS = frozenset({'sh', 'bash', 'ash', 'dash'})
+
+
+def apiserver_arguments(argv: Sequence[str]) -> list[str] | None:
+    """kube-apiserver's own arguments in a container's command (`command` + `args`), through the wrappers it is run
+    with (kube-log-runner, `sh -c "exec kube-apiserver ..."`, hyperkube); None when they cannot be told."""
+    if not argv:
+        return None
+    if argv[0].startswith('-'):  # only `args`: the image's entrypoint is the apiserver
+        return list(argv)
+    program = argv[0].rsplit('/', 1)[-1]
+    if _is_apiserver_program(program):
+        return list(argv[1:])
+    if program == 'hyperkube' and argv[1:2] in (['apiserver'], [APISERVER_PROGRAM]):
+        return list(argv[2:])
+    if program in LOG_RUNNERS:
+        return apiserver_arguments(_after_go_flags(argv[1:]))
+    if program in SHELLS:
+        return _shell_apiserver_arguments(argv[1:])
+    return None
+
+
+def _after_go_flags(args: Sequence[str]) -> list[str]:
+    """What Go's flag package leaves after the options: from the first non-option, or after `--`."""
+    i = 0
+    while i < len(args) and args[i].startswith('-') and args[i] != '-':
+        if args[i] == '--':
+            return list(args[i + 1 :])
+        name = args[i].lstrip('-')
+        i += 2 if name in LOG_RUNNER_VALUE_OPTIONS else 1
+    return list(args[i:])
+
+
+def _shell_apiserver_arguments(args: Sequence[str]) -> list[str] | None:
+    """`sh -c SCRIPT`: the words after the apiserver in the script, up to the end of its command. None when the script
+    is not read here or the apiserver's words use shell expansion (variables, command substitution)."""
+    import shlex
+
+    options = list(args[: next((i for i, a in enumerate(args) if not a.startswith('-')), len(args))])
+    if not any('c' in option[1:] for option in options if not option.startswith('--')) or len(options) == len(args):
+        return None
+    lexer = shlex.shlex(args[len(options)], posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: the shell would refuse it too
+        return None
+    for i, word in enumerate(words):
+        program = word.rsplit('/', 1)[-1]
+        if program in ('hyperkube', *LOG_RUNNERS) or _is_apiserver_program(program):
+            command = []
+            for following in words[i:]:
+                if following and all(character in '();<>|&' for character in following):
+                    break  # a control operator ends the apiserver's command
+                command.append(following)
+            if any('$' in word or '`' in word for word in command):
+                return None
+            return apiserver_arguments(command)
+    return None
+
+
+def _is_apiserver_program(program: str) -> bool:
+    return program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-')  # as identify() names it
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1819,7 +1896,7 @@ class CisKubernetesCheck(AgentCheck):
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
-        self._node_manifest: tuple[str | None, str | None, str | None] = (None, None, None)  # when no apiserver
+        self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
         self._scanned = False
         self._had_apiserver = False
         self._runs_since_scan = 0
@@ -1922,13 +1999,13 @@ class CisKubernetesCheck(AgentCheck):
                 self._manifests[process.pid] = manifest
         self._client_ca = known
 
-    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, str | None]:
-        """(path, distribution, its --client-ca-file) of a static pod manifest for kube-apiserver on the host."""
+    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
+        """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
-            exists, value = manifest_client_ca(host_root, path)
-            if exists:
-                return path, distribution, value
+            manifest = manifest_client_ca(host_root, path)
+            if manifest is not None:
+                return path, distribution, manifest
         return None, None, None
 
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
@@ -1938,8 +2015,10 @@ class CisKubernetesCheck(AgentCheck):
         if path is None:
             return None
         node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
-        exists, value = manifest_client_ca(node_root, path)
-        return (path, value) if exists else None
+        manifest = manifest_client_ca(node_root, path)
+        if manifest is None or not manifest.comparable:  # nothing to compare with: the running process is judged
+            return None
+        return path, manifest.value
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
@@ -1960,7 +2039,7 @@ class CisKubernetesCheck(AgentCheck):
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
-        path, distribution, value = self._node_manifest
+        path, distribution, manifest = self._node_manifest
         if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
             what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
             reason = (
@@ -1981,7 +2060,13 @@ class CisKubernetesCheck(AgentCheck):
                 return Finding(AgentCheck.UNKNOWN, reason)
             return None
         # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
-        setting = ClientCaSetting(value, 'manifest', distribution, path)
+        setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
+        if not manifest.comparable:
+            why = (
+                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
+                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
+            )
+            return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
         finding = self._judge(None, setting, host_root, host_root, now)
         note = (
             f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '

@@ -11,6 +11,7 @@ import yaml
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.distributions.client_ca import detect_distribution
+from datadog_checks.cis_kubernetes.distributions.manifests import apiserver_arguments
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from datadog_checks.cis_kubernetes.processes import ApiserverProcess
 from devtools import certs
@@ -459,3 +460,85 @@ def test_benchmark_version_adds_the_controls_number_in_that_version(
     dd_run_check(make_check({'benchmark_version': '1.23'}))
     (sc,) = aggregator.service_checks(SC)
     assert {'cis-kubernetes:1.2.31', 'cis_benchmark_version:1.23', 'cis_control:1.2.28'} <= set(sc.tags)
+
+
+# -- wrapped commands in static pod manifests -------------------------------------------------------------------
+
+CA_FLAG = '--client-ca-file=/etc/kubernetes/pki/ca.crt'
+
+
+@pytest.mark.parametrize(
+    'argv, arguments',
+    [
+        (['kube-apiserver', CA_FLAG], [CA_FLAG]),
+        ([CA_FLAG, '--v=2'], [CA_FLAG, '--v=2']),  # only `args`: the image's entrypoint
+        (['/hyperkube', 'kube-apiserver', CA_FLAG], [CA_FLAG]),
+        # kube-log-runner (go-runner): Go flag-package options, then the command
+        (
+            [
+                '/go-runner',
+                '--log-file=/var/log/kube-apiserver.log',
+                '--also-stdout',
+                '/usr/local/bin/kube-apiserver',
+                CA_FLAG,
+            ],
+            [CA_FLAG],
+        ),
+        (['/go-runner', '--log-file', '/var/log/a.log', '--', 'kube-apiserver', CA_FLAG], [CA_FLAG]),
+        (['/go-runner', '-redirect-stderr=false', 'kube-apiserver', CA_FLAG], [CA_FLAG]),
+        (['sh', '-c', f'exec /usr/local/bin/kube-apiserver {CA_FLAG} --v=2'], [CA_FLAG, '--v=2']),
+        (['/bin/sh', '-ec', f"mkdir -p /var/log && exec kube-apiserver '{CA_FLAG}' >>/var/log/a.log 2>&1"], [CA_FLAG]),
+        (['bash', '-c', f'kube-apiserver {CA_FLAG}; echo done'], [CA_FLAG]),
+        (['sh', '-c', 'exec /go-runner --log-file=/x.log /usr/local/bin/kube-apiserver ' + CA_FLAG], [CA_FLAG]),
+        (['sh', '-c', 'exec kube-apiserver --client-ca-file=$CA'], None),  # a variable: the shell decides
+        (['sh', '-c', 'exec kube-apiserver "$@"', 'sh', CA_FLAG], None),
+        (['sh', '-c', 'exec kube-apiserver "unbalanced'], None),
+        (['sh', 'start-apiserver.sh'], None),  # a script file this check does not read
+        (['/usr/local/bin/entrypoint', CA_FLAG], None),
+        ([], None),
+    ],
+)
+def test_apiserver_arguments_are_read_through_its_wrappers(argv, arguments):
+    assert apiserver_arguments(argv) == arguments
+
+
+def wrapped_manifest(command: list[str]) -> bytes:
+    pod = {'apiVersion': 'v1', 'kind': 'Pod', 'spec': {'containers': [{'name': 'kube-apiserver', 'command': command}]}}
+    return yaml.safe_dump(pod).encode()
+
+
+@needs_standins
+@pytest.mark.parametrize(
+    'command',
+    [
+        ['sh', '-c', 'exec kube-apiserver --client-ca-file={ca} --v=2'],
+        [
+            '/go-runner',
+            '--log-file=/var/log/kube-apiserver.log',
+            '/usr/local/bin/kube-apiserver',
+            '--client-ca-file={ca}',
+        ],
+        ['sh', '-c', 'exec kube-apiserver --client-ca-file=$CLIENT_CA'],  # not comparable: no drift claimed
+    ],
+)
+def test_wrapped_manifest_command_gives_no_false_drift_warning(
+    command, make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/pki/ca.crt', VALID)
+    write(f'{workdir}/host{MANIFEST}', wrapped_manifest([word.replace('{ca}', ca) for word in command]))
+    apiservers(apiserver(ca, '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt'))
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.OK, sc.message
+
+
+def test_manifest_that_cannot_be_read_through_its_wrapper_is_unknown_when_no_process_is_visible(
+    make_check, dd_run_check, aggregator, workdir
+):
+    host = f'{workdir}/host'
+    write(f'{host}/etc/kubernetes/pki/ca.crt', VALID)
+    write(f'{host}{MANIFEST}', wrapped_manifest(['sh', '-c', 'exec kube-apiserver --client-ca-file=$CA']))
+    dd_run_check(make_check({'host_root': host}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN
+    assert 'does not read' in sc.message

@@ -26,7 +26,13 @@ from .ca_bundle import CaBundle, ca_bundle_from_pem
 from .config import KNOWN_OPTIONS, Settings
 from .control import CONTROL, CONTROL_TAG
 from .distributions.client_ca import client_ca_setting
-from .distributions.manifests import KUBEADM_MANIFEST, RKE2_MANIFEST, STATIC_POD_MANIFESTS, manifest_client_ca
+from .distributions.manifests import (
+    KUBEADM_MANIFEST,
+    RKE2_MANIFEST,
+    STATIC_POD_MANIFESTS,
+    ManifestSetting,
+    manifest_client_ca,
+)
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
@@ -58,7 +64,7 @@ class CisKubernetesCheck(AgentCheck):
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
-        self._node_manifest: tuple[str | None, str | None, str | None] = (None, None, None)  # when no apiserver
+        self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
         self._scanned = False
         self._had_apiserver = False
         self._runs_since_scan = 0
@@ -161,13 +167,13 @@ class CisKubernetesCheck(AgentCheck):
                 self._manifests[process.pid] = manifest
         self._client_ca = known
 
-    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, str | None]:
-        """(path, distribution, its --client-ca-file) of a static pod manifest for kube-apiserver on the host."""
+    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
+        """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
-            exists, value = manifest_client_ca(host_root, path)
-            if exists:
-                return path, distribution, value
+            manifest = manifest_client_ca(host_root, path)
+            if manifest is not None:
+                return path, distribution, manifest
         return None, None, None
 
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
@@ -177,8 +183,10 @@ class CisKubernetesCheck(AgentCheck):
         if path is None:
             return None
         node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
-        exists, value = manifest_client_ca(node_root, path)
-        return (path, value) if exists else None
+        manifest = manifest_client_ca(node_root, path)
+        if manifest is None or not manifest.comparable:  # nothing to compare with: the running process is judged
+            return None
+        return path, manifest.value
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
@@ -199,7 +207,7 @@ class CisKubernetesCheck(AgentCheck):
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
-        path, distribution, value = self._node_manifest
+        path, distribution, manifest = self._node_manifest
         if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
             what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
             reason = (
@@ -220,7 +228,13 @@ class CisKubernetesCheck(AgentCheck):
                 return Finding(AgentCheck.UNKNOWN, reason)
             return None
         # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
-        setting = ClientCaSetting(value, 'manifest', distribution, path)
+        setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
+        if not manifest.comparable:
+            why = (
+                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
+                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
+            )
+            return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
         finding = self._judge(None, setting, host_root, host_root, now)
         note = (
             f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
