@@ -20,6 +20,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/judging.py
     datadog_checks/cis_kubernetes/reporting.py
     datadog_checks/cis_kubernetes/announcements.py
+    datadog_checks/cis_kubernetes/findings.py
     datadog_checks/cis_kubernetes/config.py
     datadog_checks/cis_kubernetes/check.py
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import hashlib
 import json
 import math
 import os
@@ -41,7 +43,7 @@ from datetime import UTC, datetime
 
 import psutil
 
-from datadog_checks.base import AgentCheck, ConfigurationError
+from datadog_checks.base import AgentCheck, ConfigurationError, is_affirmative
 
 try:  # the Agent provides this module; outside it, the stub from datadog_checks.base
     import datadog_agent
@@ -1771,6 +1773,119 @@ def announcement_due(previous: Announcement | None, status: str, monotonic: floa
 
 
 # --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/findings.py
+# The finding log: one structured log per node and evaluation that has a verdict, shaped like the findings of
+# Datadog's own compliance module (datadog-agent pkg/compliance/data.go, CheckEvent: agent_rule_id, agent_framework_id,
+# result, resource_type, resource_id, expire_at, tags, data), so that Cloud SIEM rules and log queries written for those
+# carry over. It goes out through AgentCheck.send_log to Logs, where the rules in assets/security/ turn it into signals.
+#
+# Cadence: a finding whenever what it says changes, and an unchanged one again every `findings_log_interval` seconds
+# (default 1,200, as the compliance module resends each finding every 20 minutes), so that a signal's evaluation window
+# (1,800 s in the shipped rules) always holds a current finding for every control-plane node. Each finding carries
+# `expire_at`, two intervals later: one that is older describes a node that stopped reporting.
+# --------------------------------------------------------------------------------------------------------------
+
+
+RESOURCE_TYPE = 'kubernetes_master_node'  # as Datadog's compliance module names a control-plane node
+EVALUATOR = 'cis_kubernetes'
+RESULT_BY_COMPLIANCE = {True: 'passed', False: 'failed', None: 'error'}  # UNKNOWN is an error, never a pass
+STATUS_NAMES = {0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN'}
+MAX_CERTIFICATES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class SentFinding:
+    fingerprint: str  # what the finding says, without what changes on its own (days left, times)
+    at: float  # wall-clock time, kept in the persistent cache
+    since: float  # monotonic time, in this Agent process
+
+
+def finding_result(finding: Finding) -> str:
+    return RESULT_BY_COMPLIANCE[finding.compliant]
+
+
+def finding_log(
+    verdict: Finding, *, host: str, now: float, interval: int, benchmark_version: str, remediation: str
+) -> dict:
+    """The log for a node's verdict (the worst finding over its apiserver processes)."""
+    process = verdict.process
+    bundle = verdict.bundle
+    data: dict = {
+        'status': STATUS_NAMES[verdict.status],
+        'reason': verdict.reason,
+        'distribution': verdict.distribution,
+        'value_source': verdict.source,
+        'client_ca_file': verdict.ca_file,
+        'client_ca_file_set': bool(verdict.ca_file),
+        'days_left': verdict.days_left,
+    }
+    if process is not None:
+        data['process'] = {'name': process.name, 'pid': process.pid}
+    if bundle is not None:
+        data['certificates'] = len(bundle.certificates)
+        data['ca_certificates'] = [
+            {'subject': cert.subject, 'not_after': _iso(cert.not_after)}
+            for cert in bundle.ca_certificates[:MAX_CERTIFICATES_SHOWN]
+        ]
+    compliance = {'framework': CONTROL.framework, 'control': CONTROL.id, 'rule_id': CONTROL.rule_id}
+    if benchmark_version:
+        compliance.update(benchmark_version=benchmark_version, benchmark_control=CONTROL.numbering[benchmark_version])
+    return {
+        'timestamp': now,
+        'message': verdict.reason,
+        'evaluator': EVALUATOR,
+        'agent_rule_id': CONTROL.rule_id,
+        'agent_framework_id': CONTROL.framework,
+        'result': finding_result(verdict),
+        'resource_type': RESOURCE_TYPE,
+        'resource_id': f'{host}_{RESOURCE_TYPE}',
+        'expire_at': _iso(now + 2 * interval) if interval else None,
+        'compliance': compliance,
+        'data': data,
+        'remediation': remediation,
+        'title': CONTROL.title,
+    }
+
+
+def finding_fingerprint(log: dict) -> str:
+    """What a finding says, without what changes by itself between evaluations."""
+    stable = {key: value for key, value in log.items() if key not in ('timestamp', 'expire_at', 'message')}
+    stable['data'] = {key: value for key, value in log['data'].items() if key not in ('days_left', 'reason')}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def finding_due(previous: SentFinding | None, fingerprint: str, monotonic: float, interval: int) -> bool:
+    if previous is None or previous.fingerprint != fingerprint:
+        return True
+    return interval > 0 and monotonic - previous.since >= interval
+
+
+def sent_finding_from_cache(raw: object, now: float, monotonic: float) -> SentFinding | None:
+    """The last finding sent, as the persistent cache says; None for anything malformed."""
+    try:
+        state = json.loads(raw) if isinstance(raw, str | bytes) else None
+    except ValueError:
+        return None
+    if not isinstance(state, dict):
+        return None
+    fingerprint, at = state.get('fingerprint'), state.get('at')
+    if not isinstance(fingerprint, str) or isinstance(at, bool) or not isinstance(at, int | float):
+        return None
+    if not math.isfinite(at):
+        return None
+    elapsed = now - at if at <= now else 0.0  # sent "in the future": the clock was set back since
+    return SentFinding(fingerprint, float(at), monotonic - elapsed)
+
+
+def sent_finding_to_cache(sent: SentFinding) -> str:
+    return json.dumps({'fingerprint': sent.fingerprint, 'at': sent.at})
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/config.py
 # The instance's options, validated once, with errors that name the option.
 # --------------------------------------------------------------------------------------------------------------
@@ -1785,6 +1900,8 @@ class Settings:
     max_ca_file_size: int = 4 * 1024 * 1024
     host_root: str = ''  # where the host's files are seen; '' for <procfs>/1/root, the root of the host's init
     benchmark_version: str = ''
+    findings_logs: bool = True
+    findings_log_interval: int = 1200
 
     @classmethod
     def from_instance(cls, instance: Mapping) -> Settings:
@@ -1805,6 +1922,8 @@ class Settings:
             max_ca_file_size=_integer(instance, 'max_ca_file_size', cls.max_ca_file_size, minimum=1),
             host_root=_string_option(instance, 'host_root'),
             benchmark_version=_benchmark_version(instance),
+            findings_logs=_boolean(instance, 'findings_logs', cls.findings_logs),
+            findings_log_interval=_integer(instance, 'findings_log_interval', cls.findings_log_interval, minimum=0),
         )
 
 
@@ -1862,6 +1981,15 @@ def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _boolean(instance: Mapping, name: str, default: bool) -> bool:
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return default
+    if not isinstance(value, bool):
+        raise ConfigurationError(f'`{name}` must be true or false, got {value!r}')
+    return value
+
+
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/check.py
 # The AgentCheck: wires the pipeline's steps and submits what they found.
@@ -1882,6 +2010,7 @@ class CisKubernetesCheck(AgentCheck):
     METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
     METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
     STATE_KEY = 'announced_status'
+    FINDING_KEY = 'sent_finding'
     MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
     def __init__(self, name, init_config, instances):
@@ -1907,6 +2036,9 @@ class CisKubernetesCheck(AgentCheck):
         self._announcement_read = False
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
+        self._sent_finding: SentFinding | None = None
+        self._sent_finding_read = False
+        self._logs_checked = False
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -2108,6 +2240,8 @@ class CisKubernetesCheck(AgentCheck):
             if finding.days_left is not None:
                 self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
         self._announce(verdict, now)
+        if self.settings.findings_logs:
+            self._send_finding(verdict, now)
 
     def _verdict_tags(self, finding: Finding) -> list[str]:
         return [*self.tags, f'kube_distribution:{finding.distribution}', f'verdict_source:{finding.source}']
@@ -2126,7 +2260,7 @@ class CisKubernetesCheck(AgentCheck):
         monotonic = self._monotonic()
         if not self._announcement_read:  # once: later runs trust memory, so an unwritable cache costs one repeat
             self._announcement_read = True
-            self._announcement = announcement_from_cache(self._read_cache(), now, monotonic)
+            self._announcement = announcement_from_cache(self._read_cache(self.STATE_KEY), now, monotonic)
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
@@ -2147,19 +2281,64 @@ class CisKubernetesCheck(AgentCheck):
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',
                 'source_type_name': self.__NAMESPACE__,
-                'tags': [
-                    *self._verdict_tags(verdict),
-                    f'compliance_framework:{CONTROL.framework}',
-                    f'compliance_rule:{CONTROL.rule_id}',
-                    f'compliance_status:{status}',
-                ],
+                'tags': [*self._verdict_tags(verdict), *self._compliance_tags(status)],
             }
         )
         self._announcement = Announcement(status, now, monotonic)
         self.write_persistent_cache(self.STATE_KEY, announcement_to_cache(self._announcement))
 
-    def _read_cache(self) -> str:
+    def _read_cache(self, key: str) -> str:
         try:
-            return self.read_persistent_cache(self.STATE_KEY)
+            return self.read_persistent_cache(key)
         except Exception:  # the Agent answers '' on its own errors; a stub or a future Agent might raise
             return ''
+
+    def _send_finding(self, verdict: Finding, now: float) -> None:
+        """The node's finding as a log (findings.py), on change and again every findings_log_interval."""
+        if not self._logs_checked:
+            self._logs_checked = True
+            if not is_affirmative(datadog_agent.get_config('logs_enabled')):
+                self.warning(
+                    "CIS %s findings are sent as logs, but the Agent's log collection is off: set `logs_enabled: "
+                    'true` in datadog.yaml (DD_LOGS_ENABLED=true) and keep the `logs:` entry of conf.yaml, or set '
+                    '`findings_logs: false`. Service checks, metrics and events are sent as before.',
+                    CONTROL.id,
+                )
+        monotonic = self._monotonic()
+        if not self._sent_finding_read:
+            self._sent_finding_read = True
+            self._sent_finding = sent_finding_from_cache(self._read_cache(self.FINDING_KEY), now, monotonic)
+        host = datadog_agent.get_hostname()
+        interval = self.settings.findings_log_interval
+        log = finding_log(
+            verdict,
+            host=host,
+            now=now,
+            interval=interval,
+            benchmark_version=self.settings.benchmark_version,
+            remediation=remediation(verdict.distribution),
+        )
+        fingerprint = finding_fingerprint(log)
+        if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
+            return
+        log['ddtags'] = ','.join([*self._verdict_tags(verdict), *self._compliance_tags(finding_result(verdict))])
+        self.send_log(self._for_agent(log))
+        self._sent_finding = SentFinding(fingerprint, now, monotonic)
+        self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
+
+    def _compliance_tags(self, status: str) -> list[str]:
+        return [
+            f'compliance_framework:{CONTROL.framework}',
+            f'compliance_rule:{CONTROL.rule_id}',
+            f'compliance_status:{status}',
+        ]
+
+    def _for_agent(self, value):
+        """Every string of a log, scrubbed of secrets and as text the Agent accepts."""
+        if isinstance(value, str):
+            return agent_text(self.sanitize(value))
+        if isinstance(value, dict):
+            return {key: self._for_agent(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._for_agent(item) for item in value]
+        return value

@@ -44,6 +44,7 @@ READING_ORDER = (
     'judging',
     'reporting',
     'announcements',
+    'findings',
     'config',
     'check',
 )

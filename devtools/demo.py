@@ -27,6 +27,7 @@ APISERVER = '/usr/local/bin/kube-apiserver'
 def run_once(instance: dict | None = None) -> dict:
     """One run through run(), as the Agent calls it; returns what was submitted."""
     aggregator.reset()
+    agent_stub._config['logs_enabled'] = True  # as an Agent with log collection on
     check = CisKubernetesCheck('cis_kubernetes', {}, [instance or {}])
     check.check_id = 'cis_kubernetes:demo'
     error = check.run()
@@ -42,6 +43,7 @@ def run_once(instance: dict | None = None) -> dict:
             for name in sorted(aggregator._metrics)
             for m in aggregator.metrics(name)
         ],
+        'logs': list(agent_stub._sent_logs.get(check.check_id, [])),
         'events': [
             {key: event.get(key) for key in ('msg_title', 'alert_type', 'aggregation_key', 'tags', 'msg_text')}
             for event in aggregator.events
@@ -71,6 +73,9 @@ def show(title: str, result: dict, as_json: bool) -> None:
             print(f'      tags: {event["tags"]}')
             for line in event['msg_text'].splitlines():
                 print(f'      | {line}')
+    print('  Finding logs (as the Agent ships them to Logs, for Cloud SIEM):')
+    for log in result['logs'] or ['(none sent)']:
+        print(f'    {json.dumps(log, sort_keys=True) if isinstance(log, dict) else log}')
 
 
 def demonstrate_with_standins(as_json: bool) -> int:

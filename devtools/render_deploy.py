@@ -32,6 +32,12 @@ CHECK_CONFIG = (
     '      - kube_cluster_name:<CLUSTER_NAME>\n'
     '    # days_warning: 30\n'
     '    # event_resend_interval: 86400\n'
+    '\n'
+    "# Findings as logs, for the Cloud SIEM rules in assets/security/ (needs the Agent's log collection on).\n"
+    'logs:\n'
+    '  - type: integration\n'
+    '    source: cis_kubernetes\n'
+    '    service: cis_kubernetes\n'
 )
 
 

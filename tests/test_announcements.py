@@ -93,7 +93,7 @@ def test_bad_cache_content_gives_one_announcement_and_no_unknown(
     raw, failing_node, make_check, dd_run_check, aggregator
 ):
     run(dd_run_check, make_check(), aggregator)
-    (key,) = agent_stub._cache  # where the check keeps its announced status
+    (key,) = [k for k in agent_stub._cache if k.endswith('_announced_status')]  # where the status is kept
     agent_stub._cache[key] = raw  # corrupted while the Agent was down
     statuses = run(dd_run_check, make_check(), aggregator, times=3)
     assert statuses == [AgentCheck.CRITICAL, -1, AgentCheck.CRITICAL, AgentCheck.CRITICAL]

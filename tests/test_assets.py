@@ -269,7 +269,7 @@ def assert_valid_tolerations(tolerations):
 
 def assert_check_config(text: str):
     config = yaml.safe_load(text)
-    assert set(config) == {'init_config', 'instances'}
+    assert set(config) == {'init_config', 'instances', 'logs'}
     assert len(config['instances']) == 1
 
 

@@ -46,3 +46,4 @@ def test_demo_shows_a_passing_and_a_failing_stand_in_node(capsys):
     assert 'cis_kubernetes.apiserver.client_ca_file  OK' in out
     assert 'cis_kubernetes.apiserver.client_ca_file  CRITICAL' in out
     assert 'compliance_status:failed' in out and 'compliance_status:passed' in out
+    assert '"result": "failed"' in out and '"result": "passed"' in out  # the finding logs

@@ -31,6 +31,7 @@ PURE_MODULES = {
     'judging',
     'reporting',
     'announcements',
+    'findings',
     'distributions.setting',
 }
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import psutil
 
-from datadog_checks.base import AgentCheck
+from datadog_checks.base import AgentCheck, is_affirmative
 
 try:  # the Agent provides this module; outside it, the stub from datadog_checks.base
     import datadog_agent
@@ -35,6 +35,15 @@ from .distributions.manifests import (
 )
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
+from .findings import (
+    SentFinding,
+    finding_due,
+    finding_fingerprint,
+    finding_log,
+    finding_result,
+    sent_finding_from_cache,
+    sent_finding_to_cache,
+)
 from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
 from .reporting import agent_text, compliance_status, event_text, remediation
@@ -50,6 +59,7 @@ class CisKubernetesCheck(AgentCheck):
     METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
     METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
     STATE_KEY = 'announced_status'
+    FINDING_KEY = 'sent_finding'
     MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
     def __init__(self, name, init_config, instances):
@@ -75,6 +85,9 @@ class CisKubernetesCheck(AgentCheck):
         self._announcement_read = False
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
+        self._sent_finding: SentFinding | None = None
+        self._sent_finding_read = False
+        self._logs_checked = False
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -276,6 +289,8 @@ class CisKubernetesCheck(AgentCheck):
             if finding.days_left is not None:
                 self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
         self._announce(verdict, now)
+        if self.settings.findings_logs:
+            self._send_finding(verdict, now)
 
     def _verdict_tags(self, finding: Finding) -> list[str]:
         return [*self.tags, f'kube_distribution:{finding.distribution}', f'verdict_source:{finding.source}']
@@ -294,7 +309,7 @@ class CisKubernetesCheck(AgentCheck):
         monotonic = self._monotonic()
         if not self._announcement_read:  # once: later runs trust memory, so an unwritable cache costs one repeat
             self._announcement_read = True
-            self._announcement = announcement_from_cache(self._read_cache(), now, monotonic)
+            self._announcement = announcement_from_cache(self._read_cache(self.STATE_KEY), now, monotonic)
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
@@ -315,19 +330,64 @@ class CisKubernetesCheck(AgentCheck):
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',
                 'source_type_name': self.__NAMESPACE__,
-                'tags': [
-                    *self._verdict_tags(verdict),
-                    f'compliance_framework:{CONTROL.framework}',
-                    f'compliance_rule:{CONTROL.rule_id}',
-                    f'compliance_status:{status}',
-                ],
+                'tags': [*self._verdict_tags(verdict), *self._compliance_tags(status)],
             }
         )
         self._announcement = Announcement(status, now, monotonic)
         self.write_persistent_cache(self.STATE_KEY, announcement_to_cache(self._announcement))
 
-    def _read_cache(self) -> str:
+    def _read_cache(self, key: str) -> str:
         try:
-            return self.read_persistent_cache(self.STATE_KEY)
+            return self.read_persistent_cache(key)
         except Exception:  # the Agent answers '' on its own errors; a stub or a future Agent might raise
             return ''
+
+    def _send_finding(self, verdict: Finding, now: float) -> None:
+        """The node's finding as a log (findings.py), on change and again every findings_log_interval."""
+        if not self._logs_checked:
+            self._logs_checked = True
+            if not is_affirmative(datadog_agent.get_config('logs_enabled')):
+                self.warning(
+                    "CIS %s findings are sent as logs, but the Agent's log collection is off: set `logs_enabled: "
+                    'true` in datadog.yaml (DD_LOGS_ENABLED=true) and keep the `logs:` entry of conf.yaml, or set '
+                    '`findings_logs: false`. Service checks, metrics and events are sent as before.',
+                    CONTROL.id,
+                )
+        monotonic = self._monotonic()
+        if not self._sent_finding_read:
+            self._sent_finding_read = True
+            self._sent_finding = sent_finding_from_cache(self._read_cache(self.FINDING_KEY), now, monotonic)
+        host = datadog_agent.get_hostname()
+        interval = self.settings.findings_log_interval
+        log = finding_log(
+            verdict,
+            host=host,
+            now=now,
+            interval=interval,
+            benchmark_version=self.settings.benchmark_version,
+            remediation=remediation(verdict.distribution),
+        )
+        fingerprint = finding_fingerprint(log)
+        if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
+            return
+        log['ddtags'] = ','.join([*self._verdict_tags(verdict), *self._compliance_tags(finding_result(verdict))])
+        self.send_log(self._for_agent(log))
+        self._sent_finding = SentFinding(fingerprint, now, monotonic)
+        self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
+
+    def _compliance_tags(self, status: str) -> list[str]:
+        return [
+            f'compliance_framework:{CONTROL.framework}',
+            f'compliance_rule:{CONTROL.rule_id}',
+            f'compliance_status:{status}',
+        ]
+
+    def _for_agent(self, value):
+        """Every string of a log, scrubbed of secrets and as text the Agent accepts."""
+        if isinstance(value, str):
+            return agent_text(self.sanitize(value))
+        if isinstance(value, dict):
+            return {key: self._for_agent(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._for_agent(item) for item in value]
+        return value
