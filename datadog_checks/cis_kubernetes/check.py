@@ -34,6 +34,9 @@ from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
 from .reporting import compliance_status, event_text, remediation
 
+# Supervisors whose presence says kube-apiserver should run here, and how a message says so.
+SUPERVISOR_WITNESSES = {'rke2': 'an RKE2 server runs', 'k0s': 'a k0s controller runs'}
+
 
 class CisKubernetesCheck(AgentCheck):
     __NAMESPACE__ = 'cis_kubernetes'
@@ -136,19 +139,24 @@ class CisKubernetesCheck(AgentCheck):
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
         self._apiservers = list(self._scan_result.apiservers)
-        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._scanned = True
         self._runs_since_scan = 0
         known = {}
         self._manifests = {}
+        for process in list(self._apiservers):
+            key = (process.pid, process.create_time)
+            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
+                self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
+                self._apiservers.remove(process)
+        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
                 if secret not in self._secrets:
                     self._secrets.add(secret)
                     self.register_secret(secret)
-            key = (process.pid, process.create_time)
-            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            setting = known[(process.pid, process.create_time)]
             manifest = self._manifest_of(procfs, process, setting)
             if manifest is not None:
                 self._manifests[process.pid] = manifest
@@ -193,13 +201,14 @@ class CisKubernetesCheck(AgentCheck):
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
         path, distribution, value = self._node_manifest
-        if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
-            what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
+        supervisor = next((name for name in SUPERVISOR_WITNESSES if name in witnesses), None)
+        if supervisor or (path and 'kubelet' in witnesses):
+            what = SUPERVISOR_WITNESSES[supervisor] if supervisor else f'its static pod manifest {path} is present'
             reason = (
                 f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
                 'cannot be judged until it starts.'
             )
-            return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
+            return Finding(AgentCheck.UNKNOWN, reason, distribution=supervisor or distribution)
         if path is None:
             if not self._scan_result.listed:
                 return Finding(

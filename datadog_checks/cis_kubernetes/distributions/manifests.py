@@ -35,6 +35,6 @@ def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
     argv = as_list(container.get('command')) + as_list(container.get('args'))
-    if argv and argv[0].rsplit('/', 1)[-1].startswith(APISERVER_PROGRAM):
+    if argv and argv[0].rsplit('/', 1)[-1] == APISERVER_PROGRAM:
         argv = argv[1:]
     return True, effective_flags(argv).get(CONTROL.flag)
