@@ -11,6 +11,7 @@ import yaml
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.distributions.client_ca import detect_distribution
+from datadog_checks.cis_kubernetes.distributions.k3s import k3s_apiserver_arguments
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from datadog_checks.cis_kubernetes.processes import ApiserverProcess
 from devtools import certs
@@ -459,3 +460,70 @@ def test_benchmark_version_adds_the_controls_number_in_that_version(
     dd_run_check(make_check({'benchmark_version': '1.23'}))
     (sc,) = aggregator.service_checks(SC)
     assert {'cis-kubernetes:1.2.31', 'cis_benchmark_version:1.23', 'cis_control:1.2.28'} <= set(sc.tags)
+
+
+# -- k3s's own rules for kube-apiserver-arg (k3s pkg/daemons/config GetArgs, later pkg/util/args.go) ---------------
+
+K3S_DEFAULT = {'client-ca-file': K3S_CA}
+
+
+@pytest.mark.parametrize(
+    'extra, expected',
+    [
+        ([], K3S_CA),
+        (['client-ca-file=/a'], '/a'),  # replaces k3s's own value
+        (['client-ca-file=/a', 'client-ca-file=/b'], '/b'),  # repeated entries all reach the apiserver: the last wins
+        (['client-ca-file+=/a'], '/a'),  # appended after k3s's own value
+        (['client-ca-file-=/a'], K3S_CA),  # put before k3s's own value, which then wins
+        (['client-ca-file'], 'true'),  # a bare name is name=true
+        (['--client-ca-file=/a'], '/a'),  # a leading -- is dropped
+        (['client_ca_file=/a'], '/a'),  # another name for k3s, sorted after client-ca-file; kube-apiserver reads it
+        (['client-ca-file='], ''),
+    ],
+)
+def test_k3s_combines_kube_apiserver_arg_as_k3s_does(extra, expected):
+    args = k3s_apiserver_arguments(K3S_DEFAULT, extra)
+    assert args == sorted(args, key=lambda arg: arg.split('=', 1)[0])  # sorted by name, values of a name in order
+    assert effective_flags(args).get('client-ca-file') == expected
+
+
+@needs_separate_root
+@pytest.mark.parametrize('where', ['config', 'command line'])
+def test_k3s_server_with_disable_apiserver_sends_nothing(
+    where, make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, b'')  # would FAIL if judged
+    if where == 'config':
+        write(root + '/etc/rancher/k3s/config.yaml', b'disable-apiserver: true\n')
+        argv = K3S_TITLE
+    else:
+        argv = ['/usr/local/bin/k3s', 'server', '--disable-apiserver', '--cluster-init']
+    apiservers(argv, program='k3s-server', exe='k3s', root=root)
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+    aggregator.assert_metric('cis_kubernetes.apiserver.processes', value=0)
+
+
+@needs_separate_root
+def test_k3s_systemd_server_is_judged(make_check, dd_run_check, aggregator, apiservers, workdir):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, VALID)
+    apiservers(K3S_TITLE, program='k3s-server', exe='k3s', root=root)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.OK]
+
+
+@needs_standins
+def test_microk8s_worker_kubelite_is_not_judged(make_check, dd_run_check, aggregator, apiservers):
+    apiservers([*MICROK8S_ARGV, '--start-control-plane=false'], program='kubelite')
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+
+
+@needs_standins
+def test_stopped_apiserver_under_a_k0s_controller_is_unknown(make_check, dd_run_check, aggregator, apiservers):
+    apiservers(['/usr/local/bin/k0s', 'controller', '--config=/etc/k0s/k0s.yaml'], program='k0s')
+    dd_run_check(make_check())
+    [sc] = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN and 'k0s controller' in sc.message
