@@ -371,17 +371,34 @@ def process_environment(procfs: str, pid: int) -> dict[str, str]:
 
 
 APISERVER_PROGRAM = 'kube-apiserver'
-# Programs that run kube-apiserver inside them: program -> (kind, the subcommands that do; None for any).
+# Every rule below is as narrow as the evidence for it: tests/data/process_identities.yaml holds what real nodes show
+# (rendered in docs/process-identities.md) and tests/test_identities.py proves each row against these rules.
+# Names of the executable (/proc/<pid>/exe) or, when it is hidden, of the process (comm) worth a closer look.
+CANDIDATE_NAMES = frozenset(
+    {
+        'kube-apiserver',
+        'hyperkube',
+        'k3s',  # k3s's multi-call binary; in its container image, /bin/k3s itself
+        'k3s-server',  # comm of a k3s server installed by get.k3s.io (exec'd through <data-dir>/data/<hash>/bin)
+        'containerd',  # older k3s releases named their multi-call binary containerd (k3d issue 968: lsof)
+        'kubelite',
+        'microshift',
+        'openshift',
+    }
+)
+# Programs that run kube-apiserver inside them: comm -> (kind, the subcommands that do; None for any).
 EMBEDDING_PROGRAMS = {
     'hyperkube': ('kube-apiserver', frozenset({'apiserver', 'kube-apiserver'})),
-    'k3s': ('k3s', frozenset({'server'})),
+    'k3s': ('k3s', frozenset({'server'})),  # k3s's container image runs `/bin/k3s server` in-process
+    'k3s-server': ('k3s', None),  # the comm says server whatever the title says (k3s issue 10616: titled `agent`)
     'kubelite': ('microk8s', None),
     'microshift': ('microshift', frozenset({'run'})),
     'openshift': ('openshift-3', frozenset({'start'})),
 }
 # Processes whose presence says this node runs (or should run) a control plane.
-WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`
+WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`, `k0s controller`: see witness()
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
+FALSE_WORDS = frozenset({'0', 'f', 'F', 'false', 'FALSE', 'False'})  # Go's strconv.ParseBool, as pflag reads a bool
 
 
 @dataclass(frozen=True)
@@ -402,8 +419,15 @@ class ApiserverProcess:
 
 
 def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on a program or process name alone."""
-    return program.startswith(APISERVER_PROGRAM) or program in EMBEDDING_PROGRAMS
+    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
+    return program in CANDIDATE_NAMES
+
+
+def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
+    if argv and ' ' in argv[0] and not any(argv[1:]):
+        return argv[0].split(), True
+    return list(argv), False
 
 
 def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
@@ -411,21 +435,24 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
     Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
     text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
-    are not the apiserver.
+    are not the apiserver; and never from a prefix of a name (kops's `kube-apiserver-healthcheck` sidecar shows as
+    `kube-apiserver-`).
     """
-    hidden = False
-    if argv and ' ' in argv[0] and not any(argv[1:]):  # a rewritten process title, as k3s does
-        argv, hidden = argv[0].split(), True
+    argv, hidden = process_title(argv)
     if not argv:
         return None
     program = argv[0].rsplit('/', 1)[-1]
-    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:
+    if comm == 'k3s-server' and program == 'k3s':  # argv[0] is the k3s the service started; comm, the symlink
+        return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
+    if program != comm:
         return None
-    if program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-'):
+    if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
     kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
     if kind is None:
         return None
+    if kind == 'microk8s':  # a MicroK8s worker (clustered.lock) runs kubelite with --start-control-plane=false
+        return None if _starts_no_control_plane(argv[1:]) else (kind, tuple(argv[1:]), hidden)
     if subcommands is None:
         return kind, tuple(argv[1:]), hidden
     if len(argv) < 2 or argv[1] not in subcommands:
@@ -436,6 +463,50 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
             return None
         return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
     return kind, tuple(argv[2:]), hidden
+
+
+def _starts_no_control_plane(args: Sequence[str]) -> bool:
+    """kubelite's boolean --start-control-plane (default true), the last occurrence winning, as pflag reads it."""
+    value = 'true'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--start-control-plane':
+            value = given if has_value else 'true'
+    return value in FALSE_WORDS
+
+
+def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
+    """The name of a process that says this node should run kube-apiserver, or None.
+
+    `rke2 server` (the kubelet starts the apiserver from the manifest rke2 writes) and `k0s controller` (it runs
+    kube-apiserver as its child). rke2 rewrites its title like k3s, and some releases titled a server `rke2 agent`
+    (rke2 issue 6430): then its systemd unit, read from `/proc/<pid>/cgroup`, tells.
+    """
+    if comm in WITNESS_PROGRAMS:
+        return comm
+    words, _ = process_title(argv)
+    if not words or words[0].rsplit('/', 1)[-1] != comm:
+        return None
+    subcommand = words[1] if len(words) > 1 else ''
+    if comm == 'rke2' and (subcommand == 'server' or (subcommand == 'agent' and 'rke2-server.service' in cgroup)):
+        return None if disables_apiserver(words[2:]) else 'rke2'
+    if comm == 'k0s' and subcommand == 'controller':
+        return 'k0s'
+    return None
+
+
+def disables_apiserver(args: Sequence[str]) -> bool:
+    """`--disable-apiserver` of k3s and rke2 on a visible command line (their configuration is read elsewhere)."""
+    value = 'false'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--disable-apiserver':
+            value = given if has_value else 'true'
+    return value not in FALSE_WORDS
 
 
 PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ProcessLookupError, OSError)
@@ -486,7 +557,7 @@ def _program(proc_fd: int, pid: str) -> str:
 @dataclass(frozen=True)
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
-    witnesses: frozenset[str]  # WITNESS_PROGRAMS seen running: kubelet, rke2 server
+    witnesses: frozenset[str]  # seen running: kubelet, rke2 (server), k0s (controller)
     sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
     listed: int = 1  # processes listed at all
 
@@ -501,8 +572,10 @@ def scan_processes(procfs: str) -> ProcessScan:
             if not pid.isdigit():
                 continue
             program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS or (program == 'rke2' and _is_rke2_server(procfs, pid)):
-                witnesses.add(program)
+            if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
+                seen = _witness(procfs, pid, program)
+                if seen is not None:
+                    witnesses.add(seen)
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -517,12 +590,19 @@ def scan_processes(procfs: str) -> ProcessScan:
     )
 
 
-def _is_rke2_server(procfs: str, pid: str) -> bool:
+SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
+
+
+def _witness(procfs: str, pid: str, program: str) -> str | None:
+    if program in WITNESS_PROGRAMS:
+        return program
     try:
+        comm = process_name(procfs, int(pid))
         argv = split_cmdline(read_proc_bytes(procfs, int(pid), 'cmdline'))
+        cgroup = read_proc_bytes(procfs, int(pid), 'cgroup', limit=4096).decode('utf-8', 'replace')
     except OSError:
-        return False
-    return argv[1:2] == ['server']
+        return None
+    return witness(comm, argv, cgroup)
 
 
 def is_same_process_running(process: ApiserverProcess) -> bool:
@@ -718,6 +798,7 @@ class ClientCaSetting:
     distribution: str
     origin: str = ''  # the file the value was read from, for messages
     unjudgeable: str = ''  # why the setting cannot be judged from this node
+    no_apiserver: str = ''  # why this process, though it could, runs no kube-apiserver (k3s --disable-apiserver)
 
 
 def load_yaml(text: str):
@@ -756,7 +837,10 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     args, args_origin = list(process.args), 'the k3s command line'
     if process.args_hidden:  # k3s rewrote its process title: its arguments are those of the service that started it
         args, args_origin = _k3s_unit_arguments(root, cwd)
-    config_path = (_k3s_option(args, 'config', 'c') or [K3S_CONFIG])[-1]
+    # pkg/configfilearg: --config/-c, else $K3S_CONFIG_FILE, else the default
+    config_path = (_k3s_option(args, 'config', 'c') or [_k3s_environment(base).get('K3S_CONFIG_FILE') or K3S_CONFIG])[
+        -1
+    ]
     config: dict = {}
     for path in [config_path] + [
         f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
@@ -768,16 +852,52 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
                 config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
             else:
                 config[key] = value
+    if disables_apiserver(['--disable-apiserver=' + v for v in as_list(config.get('disable-apiserver'))] + args):
+        return ClientCaSetting(None, 'config_file', 'k3s', config_path, no_apiserver='k3s runs with disable-apiserver')
     data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
-    cli_args = _k3s_option(args, 'kube-apiserver-arg')
-    user_args = as_list(config.get('kube-apiserver-arg')) + cli_args
-    flags = effective_flags(['--' + arg.lstrip('-') for arg in user_args])
-    if CONTROL.flag in flags:
-        from_cli = CONTROL.flag in effective_flags(['--' + arg.lstrip('-') for arg in cli_args])
-        origin = args_origin if from_cli else config_path
-        source = 'process' if from_cli and not process.args_hidden else 'config_file'
-        return ClientCaSetting(flags[CONTROL.flag], source, 'k3s', origin)
-    return ClientCaSetting(f'{data_dir}/server/tls/client-ca.crt', 'distribution_default', 'k3s', 'the k3s default')
+    default = f'{data_dir}/server/tls/client-ca.crt'
+    # configfilearg puts the configuration's values before the command line's: a list flag gets them in that order.
+    config_args, cli_args = as_list(config.get('kube-apiserver-arg')), _k3s_option(args, 'kube-apiserver-arg')
+    value = _k3s_client_ca(default, config_args + cli_args)
+    if value != _k3s_client_ca(default, config_args):
+        source = 'config_file' if process.args_hidden else 'process'
+        return ClientCaSetting(value, source, 'k3s', args_origin)
+    if value != default or CONTROL.flag in effective_flags(k3s_apiserver_arguments({}, config_args)):
+        return ClientCaSetting(value, 'config_file', 'k3s', config_path)
+    return ClientCaSetting(value, 'distribution_default', 'k3s', 'the k3s default')
+
+
+def _k3s_client_ca(default: str, extra_args: Sequence[str]) -> str | None:
+    return effective_flags(k3s_apiserver_arguments({CONTROL.flag: default}, extra_args)).get(CONTROL.flag)
+
+
+def k3s_apiserver_arguments(defaults: Mapping[str, str], extra_args: Sequence[str]) -> list[str]:
+    """The arguments k3s hands kube-apiserver: its defaults combined with kube-apiserver-arg entries as k3s's
+    GetArgs does (pkg/daemons/config/types.go, later pkg/util/args.go): `name=value` replaces the default but keeps
+    earlier entries for that name, `name+=value` appends after the default, `name-=value` puts the value before it,
+    a bare `name` means `name=true`; names are sorted, values of one name kept in order (pflag: the last one wins)."""
+    initial = dict(defaults)
+    values: dict[str, list[str]] = {}
+    for entry in extra_args:
+        name, has_value, value = entry.removeprefix('--').partition('=')
+        value = value if has_value else 'true'
+        cleaned = name.rstrip('-+')
+        before = ([initial[cleaned]] if cleaned in initial else []) + values.get(cleaned, [])
+        if name.endswith('+'):
+            values[cleaned] = [*before, value]
+        elif name.endswith('-'):
+            values[cleaned] = [value, *before]
+        else:
+            values[cleaned] = [*values.get(cleaned, []), value]
+        initial.pop(cleaned, None)
+    for name, value in initial.items():
+        values[name] = [value]
+    return [f'--{name.removeprefix("--")}={value}' for name in sorted(values) for value in values[name]]
+
+
+def _k3s_environment(base: str) -> dict[str, str]:
+    procfs, _, pid = base.rpartition('/')
+    return process_environment(procfs, int(pid)) if pid.isdigit() else {}
 
 
 def _k3s_option(args: Sequence[str], *names: str) -> list[str]:
@@ -868,7 +988,14 @@ def microk8s_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
 
 
 def openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...], distribution: str):
-    """OpenShift: the client CA of its master configuration; a relative path is relative to that file."""
+    """OpenShift: the client CA of its master configuration.
+
+    OpenShift resolves the file references of the configuration (servingInfo.clientCA among them: library-go
+    config/helpers GetServingInfoFileReferences) against the directory of the configuration file, itself relative
+    to the working directory (openshift-kube-apiserver: api.MakeAbs(configFile, ""), helpers.ResolvePaths). The
+    values of apiServerArguments are no file references: they become flags, so a relative one is relative to the
+    apiserver's working directory, where the file is then read.
+    """
     text, why = read_text_in_root(f'{base}/root', f'{base}/cwd', config_path)
     config = load_yaml(text) if text is not None else None
     if not isinstance(config, Mapping):
@@ -881,7 +1008,7 @@ def openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...]
         arguments = as_mapping(arguments.get(key))
     values = as_list(arguments.get(CONTROL.flag))
     value = values[-1] if values else as_mapping(config.get('servingInfo')).get('clientCA')
-    if value is not None and value != '' and not str(value).startswith('/'):
+    if not values and value is not None and value != '' and not str(value).startswith('/'):
         value = os.path.join(os.path.dirname(config_path), str(value))
     return ClientCaSetting(None if value is None else str(value), 'config_file', distribution, config_path)
 
@@ -992,7 +1119,7 @@ def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
     argv = as_list(container.get('command')) + as_list(container.get('args'))
-    if argv and argv[0].rsplit('/', 1)[-1].startswith(APISERVER_PROGRAM):
+    if argv and argv[0].rsplit('/', 1)[-1] == APISERVER_PROGRAM:
         argv = argv[1:]
     return True, effective_flags(argv).get(CONTROL.flag)
 
@@ -1612,6 +1739,10 @@ def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Supervisors whose presence says kube-apiserver should run here, and how a message says so.
+SUPERVISOR_WITNESSES = {'rke2': 'an RKE2 server runs', 'k0s': 'a k0s controller runs'}
+
+
 class CisKubernetesCheck(AgentCheck):
     __NAMESPACE__ = 'cis_kubernetes'
 
@@ -1713,19 +1844,24 @@ class CisKubernetesCheck(AgentCheck):
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
         self._apiservers = list(self._scan_result.apiservers)
-        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._scanned = True
         self._runs_since_scan = 0
         known = {}
         self._manifests = {}
+        for process in list(self._apiservers):
+            key = (process.pid, process.create_time)
+            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
+                self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
+                self._apiservers.remove(process)
+        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
                 if secret not in self._secrets:
                     self._secrets.add(secret)
                     self.register_secret(secret)
-            key = (process.pid, process.create_time)
-            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            setting = known[(process.pid, process.create_time)]
             manifest = self._manifest_of(procfs, process, setting)
             if manifest is not None:
                 self._manifests[process.pid] = manifest
@@ -1770,13 +1906,14 @@ class CisKubernetesCheck(AgentCheck):
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
         path, distribution, value = self._node_manifest
-        if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
-            what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
+        supervisor = next((name for name in SUPERVISOR_WITNESSES if name in witnesses), None)
+        if supervisor or (path and 'kubelet' in witnesses):
+            what = SUPERVISOR_WITNESSES[supervisor] if supervisor else f'its static pod manifest {path} is present'
             reason = (
                 f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
                 'cannot be judged until it starts.'
             )
-            return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
+            return Finding(AgentCheck.UNKNOWN, reason, distribution=supervisor or distribution)
         if path is None:
             if not self._scan_result.listed:
                 return Finding(

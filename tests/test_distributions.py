@@ -527,3 +527,22 @@ def test_stopped_apiserver_under_a_k0s_controller_is_unknown(make_check, dd_run_
     dd_run_check(make_check())
     [sc] = aggregator.service_checks(SC)
     assert sc.status == AgentCheck.UNKNOWN and 'k0s controller' in sc.message
+
+
+@needs_separate_root
+@pytest.mark.parametrize('where', ['apiServerArguments', 'servingInfo.clientCA'])
+def test_openshift_relative_paths_are_read_where_openshift_resolves_them(
+    where, make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    # apiServerArguments become flags: relative to the apiserver's working directory. servingInfo.clientCA is a file
+    # reference that OpenShift resolves against the configuration file's directory (helpers.ResolvePaths).
+    root, cwd, config_dir = f'{workdir}/root', '/var/log/kube-apiserver', '/etc/kubernetes/static-pod-resources'
+    config = {'apiServerArguments': {'client-ca-file': ['ca.crt']}} if where == 'apiServerArguments' else {}
+    config['servingInfo'] = {'clientCA': 'ca.crt'} if where != 'apiServerArguments' else {}
+    good, bad = (cwd, config_dir) if where == 'apiServerArguments' else (config_dir, cwd)
+    write(f'{root}{config_dir}/config.yaml', yaml.safe_dump(config).encode())
+    write(f'{root}{good}/ca.crt', VALID)
+    write(f'{root}{bad}/ca.crt', BROKEN)
+    apiservers(['kube-apiserver', f'--openshift-config={config_dir}/config.yaml'], root=root, cwd=cwd)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.OK]
