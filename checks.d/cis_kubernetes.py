@@ -14,6 +14,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/distributions/openshift.py
     datadog_checks/cis_kubernetes/distributions/client_ca.py
     datadog_checks/cis_kubernetes/distributions/manifests.py
+    datadog_checks/cis_kubernetes/distributions/rke2.py
     datadog_checks/cis_kubernetes/certificates.py
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
@@ -558,6 +559,7 @@ def _program(proc_fd: int, pid: str) -> str:
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
     witnesses: frozenset[str]  # seen running: kubelet, rke2 (server), k0s (controller)
+    supervisors: tuple[tuple[str, int], ...] = ()  # (witness, pid) of the supervisors among them: rke2, k0s
     sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
     listed: int = 1  # processes listed at all
 
@@ -565,6 +567,7 @@ class ProcessScan:
 def scan_processes(procfs: str) -> ProcessScan:
     found = []
     witnesses = set()
+    supervisors: list[tuple[str, int]] = []
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
@@ -576,6 +579,8 @@ def scan_processes(procfs: str) -> ProcessScan:
                 seen = _witness(procfs, pid, program)
                 if seen is not None:
                     witnesses.add(seen)
+                    if seen in SUPERVISOR_NAMES:
+                        supervisors.append((seen, int(pid)))
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -585,6 +590,7 @@ def scan_processes(procfs: str) -> ProcessScan:
     return ProcessScan(
         apiservers=tuple(found),
         witnesses=frozenset(witnesses),
+        supervisors=tuple(supervisors),
         sees_others='1' in pids,
         listed=sum(pid.isdigit() for pid in pids),
     )
@@ -841,17 +847,7 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     config_path = (_k3s_option(args, 'config', 'c') or [_k3s_environment(base).get('K3S_CONFIG_FILE') or K3S_CONFIG])[
         -1
     ]
-    config: dict = {}
-    for path in [config_path] + [
-        f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
-    ]:
-        text, _ = read_text_in_root(root, cwd, path)
-        document = load_yaml(text) if text else None
-        for key, value in as_mapping(document).items():
-            if str(key).endswith('+'):  # k3s drop-ins append to a list with `key+:`
-                config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
-            else:
-                config[key] = value
+    config = k3s_style_config(root, cwd, config_path)
     if disables_apiserver(['--disable-apiserver=' + v for v in as_list(config.get('disable-apiserver'))] + args):
         return ClientCaSetting(None, 'config_file', 'k3s', config_path, no_apiserver='k3s runs with disable-apiserver')
     data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
@@ -865,6 +861,23 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     if value != default or CONTROL.flag in effective_flags(k3s_apiserver_arguments({}, config_args)):
         return ClientCaSetting(value, 'config_file', 'k3s', config_path)
     return ClientCaSetting(value, 'distribution_default', 'k3s', 'the k3s default')
+
+
+def k3s_style_config(root: str, cwd: str, config_path: str) -> dict:
+    """The configuration file of k3s (or rke2, which reads it with k3s's configfilearg), then its `<file>.d/*.yaml`
+    drop-ins in name order: a later key replaces an earlier one, `key+:` appends to a list."""
+    config: dict = {}
+    for path in [config_path] + [
+        f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
+    ]:
+        text, _ = read_text_in_root(root, cwd, path)
+        document = load_yaml(text) if text else None
+        for key, value in as_mapping(document).items():
+            if str(key).endswith('+'):
+                config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
+            else:
+                config[key] = value
+    return config
 
 
 def _k3s_client_ca(default: str, extra_args: Sequence[str]) -> str | None:
@@ -1122,6 +1135,28 @@ def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
     if argv and argv[0].rsplit('/', 1)[-1] == APISERVER_PROGRAM:
         argv = argv[1:]
     return True, effective_flags(argv).get(CONTROL.flag)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/distributions/rke2.py
+# RKE2: whether an `rke2 server` runs kube-apiserver at all (etcd-only servers run with disable-apiserver).
+# --------------------------------------------------------------------------------------------------------------
+
+
+RKE2_CONFIG = '/etc/rancher/rke2/config.yaml'
+
+
+def rke2_disables_apiserver(procfs: str, pid: int) -> bool:
+    """The server's `disable-apiserver` in its configuration (its title hides its command line). rke2 reads it with
+    k3s's configfilearg ($RKE2_CONFIG_FILE, else /etc/rancher/rke2/config.yaml, then config.yaml.d/*.yaml); with it
+    rke2 removes its kube-apiserver static pod (pkg/executor/staticpod/cleanup.go)."""
+    path = process_environment(procfs, pid).get('RKE2_CONFIG_FILE') or RKE2_CONFIG
+    base = f'{procfs}/{pid}'
+    try:
+        config = k3s_style_config(f'{base}/root', f'{base}/cwd', path)
+    except OSError:  # gone, or not readable: the server is taken as running its apiserver
+        return False
+    return disables_apiserver(['--disable-apiserver=' + value for value in as_list(config.get('disable-apiserver'))])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1843,6 +1878,9 @@ class CisKubernetesCheck(AgentCheck):
 
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
+        etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
+        if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
+            self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
         self._apiservers = list(self._scan_result.apiservers)
         self._scanned = True
         self._runs_since_scan = 0

@@ -546,3 +546,37 @@ def test_openshift_relative_paths_are_read_where_openshift_resolves_them(
     apiservers(['kube-apiserver', f'--openshift-config={config_dir}/config.yaml'], root=root, cwd=cwd)
     dd_run_check(make_check())
     assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.OK]
+
+
+@needs_separate_root
+@pytest.mark.parametrize('config', ['config.yaml', 'config.yaml.d/50-rancher.yaml'])
+def test_etcd_only_rke2_server_is_not_applicable(config, make_check, dd_run_check, aggregator, apiservers, workdir):
+    # rke2 with disable-apiserver runs no kube-apiserver and removes its static pod (pkg/executor/staticpod/cleanup.go)
+    root = f'{workdir}/root'
+    write(f'{root}/etc/rancher/rke2/{config}', b'disable-apiserver: true\ndisable-scheduler: true\n')
+    apiservers(['/usr/local/bin/rke2 server', '', '', '', ''], program='rke2', root=root)
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+
+
+@needs_separate_root
+def test_rke2_server_titled_server_without_its_apiserver_is_unknown(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    root = f'{workdir}/root'
+    write(f'{root}/etc/rancher/rke2/config.yaml', b'write-kubeconfig-mode: "0644"\n')
+    apiservers(['/usr/local/bin/rke2 server', '', '', '', ''], program='rke2', root=root)
+    dd_run_check(make_check())
+    [sc] = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN and 'RKE2 server' in sc.message
+
+
+@needs_separate_root
+def test_k3s_config_file_named_by_its_environment_is_read(make_check, dd_run_check, aggregator, apiservers, workdir):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, VALID)
+    write(root + '/srv/k3s.yaml', b'kube-apiserver-arg:\n  - client-ca-file=\n')
+    env = {'K3S_CONFIG_FILE': '/srv/k3s.yaml', 'PATH': '/usr/bin:/bin'}
+    apiservers(K3S_TITLE, program='k3s-server', exe='k3s', root=root, env=env)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.CRITICAL]

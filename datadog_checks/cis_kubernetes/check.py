@@ -27,6 +27,7 @@ from .config import KNOWN_OPTIONS, Settings
 from .control import CONTROL, CONTROL_TAG
 from .distributions.client_ca import client_ca_setting
 from .distributions.manifests import KUBEADM_MANIFEST, RKE2_MANIFEST, STATIC_POD_MANIFESTS, manifest_client_ca
+from .distributions.rke2 import rke2_disables_apiserver
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .flags import secret_flag_values
@@ -138,6 +139,9 @@ class CisKubernetesCheck(AgentCheck):
 
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
+        etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
+        if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
+            self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
         self._apiservers = list(self._scan_result.apiservers)
         self._scanned = True
         self._runs_since_scan = 0

@@ -200,6 +200,7 @@ def _program(proc_fd: int, pid: str) -> str:
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
     witnesses: frozenset[str]  # seen running: kubelet, rke2 (server), k0s (controller)
+    supervisors: tuple[tuple[str, int], ...] = ()  # (witness, pid) of the supervisors among them: rke2, k0s
     sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
     listed: int = 1  # processes listed at all
 
@@ -207,6 +208,7 @@ class ProcessScan:
 def scan_processes(procfs: str) -> ProcessScan:
     found = []
     witnesses = set()
+    supervisors: list[tuple[str, int]] = []
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
@@ -218,6 +220,8 @@ def scan_processes(procfs: str) -> ProcessScan:
                 seen = _witness(procfs, pid, program)
                 if seen is not None:
                     witnesses.add(seen)
+                    if seen in SUPERVISOR_NAMES:
+                        supervisors.append((seen, int(pid)))
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -227,6 +231,7 @@ def scan_processes(procfs: str) -> ProcessScan:
     return ProcessScan(
         apiservers=tuple(found),
         witnesses=frozenset(witnesses),
+        supervisors=tuple(supervisors),
         sees_others='1' in pids,
         listed=sum(pid.isdigit() for pid in pids),
     )

@@ -26,17 +26,7 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     config_path = (_k3s_option(args, 'config', 'c') or [_k3s_environment(base).get('K3S_CONFIG_FILE') or K3S_CONFIG])[
         -1
     ]
-    config: dict = {}
-    for path in [config_path] + [
-        f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
-    ]:
-        text, _ = read_text_in_root(root, cwd, path)
-        document = load_yaml(text) if text else None
-        for key, value in as_mapping(document).items():
-            if str(key).endswith('+'):  # k3s drop-ins append to a list with `key+:`
-                config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
-            else:
-                config[key] = value
+    config = k3s_style_config(root, cwd, config_path)
     if disables_apiserver(['--disable-apiserver=' + v for v in as_list(config.get('disable-apiserver'))] + args):
         return ClientCaSetting(None, 'config_file', 'k3s', config_path, no_apiserver='k3s runs with disable-apiserver')
     data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
@@ -50,6 +40,23 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     if value != default or CONTROL.flag in effective_flags(k3s_apiserver_arguments({}, config_args)):
         return ClientCaSetting(value, 'config_file', 'k3s', config_path)
     return ClientCaSetting(value, 'distribution_default', 'k3s', 'the k3s default')
+
+
+def k3s_style_config(root: str, cwd: str, config_path: str) -> dict:
+    """The configuration file of k3s (or rke2, which reads it with k3s's configfilearg), then its `<file>.d/*.yaml`
+    drop-ins in name order: a later key replaces an earlier one, `key+:` appends to a list."""
+    config: dict = {}
+    for path in [config_path] + [
+        f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
+    ]:
+        text, _ = read_text_in_root(root, cwd, path)
+        document = load_yaml(text) if text else None
+        for key, value in as_mapping(document).items():
+            if str(key).endswith('+'):
+                config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
+            else:
+                config[key] = value
+    return config
 
 
 def _k3s_client_ca(default: str, extra_args: Sequence[str]) -> str | None:
