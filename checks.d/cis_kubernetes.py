@@ -15,6 +15,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/distributions/openshift.py
     datadog_checks/cis_kubernetes/distributions/client_ca.py
     datadog_checks/cis_kubernetes/distributions/manifests.py
+    datadog_checks/cis_kubernetes/distributions/rke2.py
     datadog_checks/cis_kubernetes/certificates.py
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
@@ -22,6 +23,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/announcements.py
     datadog_checks/cis_kubernetes/findings.py
     datadog_checks/cis_kubernetes/config.py
+    datadog_checks/cis_kubernetes/announcing.py
     datadog_checks/cis_kubernetes/check.py
 """
 
@@ -455,17 +457,34 @@ def process_environment(procfs: str, pid: int) -> dict[str, str]:
 
 
 APISERVER_PROGRAM = 'kube-apiserver'
-# Programs that run kube-apiserver inside them: program -> (kind, the subcommands that do; None for any).
+# Every rule below is as narrow as the evidence for it: tests/data/process_identities.yaml holds what real nodes show
+# (rendered in docs/process-identities.md) and tests/test_identities.py proves each row against these rules.
+# Names of the executable (/proc/<pid>/exe) or, when it is hidden, of the process (comm) worth a closer look.
+CANDIDATE_NAMES = frozenset(
+    {
+        'kube-apiserver',
+        'hyperkube',
+        'k3s',  # k3s's multi-call binary; in its container image, /bin/k3s itself
+        'k3s-server',  # comm of a k3s server installed by get.k3s.io (exec'd through <data-dir>/data/<hash>/bin)
+        'containerd',  # older k3s releases named their multi-call binary containerd (k3d issue 968: lsof)
+        'kubelite',
+        'microshift',
+        'openshift',
+    }
+)
+# Programs that run kube-apiserver inside them: comm -> (kind, the subcommands that do; None for any).
 EMBEDDING_PROGRAMS = {
     'hyperkube': ('kube-apiserver', frozenset({'apiserver', 'kube-apiserver'})),
-    'k3s': ('k3s', frozenset({'server'})),
+    'k3s': ('k3s', frozenset({'server'})),  # k3s's container image runs `/bin/k3s server` in-process
+    'k3s-server': ('k3s', None),  # the comm says server whatever the title says (k3s issue 10616: titled `agent`)
     'kubelite': ('microk8s', None),
     'microshift': ('microshift', frozenset({'run'})),
     'openshift': ('openshift-3', frozenset({'start'})),
 }
 # Processes whose presence says this node runs (or should run) a control plane.
-WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`
+WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`, `k0s controller`: see witness()
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
+FALSE_WORDS = frozenset({'0', 'f', 'F', 'false', 'FALSE', 'False'})  # Go's strconv.ParseBool, as pflag reads a bool
 
 
 @dataclass(frozen=True)
@@ -486,8 +505,15 @@ class ApiserverProcess:
 
 
 def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on a program or process name alone."""
-    return program.startswith(APISERVER_PROGRAM) or program in EMBEDDING_PROGRAMS
+    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
+    return program in CANDIDATE_NAMES
+
+
+def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
+    if argv and ' ' in argv[0] and not any(argv[1:]):
+        return argv[0].split(), True
+    return list(argv), False
 
 
 def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
@@ -495,21 +521,24 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
     Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
     text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
-    are not the apiserver.
+    are not the apiserver; and never from a prefix of a name (kops's `kube-apiserver-healthcheck` sidecar shows as
+    `kube-apiserver-`).
     """
-    hidden = False
-    if argv and ' ' in argv[0] and not any(argv[1:]):  # a rewritten process title, as k3s does
-        argv, hidden = argv[0].split(), True
+    argv, hidden = process_title(argv)
     if not argv:
         return None
     program = argv[0].rsplit('/', 1)[-1]
-    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:
+    if comm == 'k3s-server' and program == 'k3s':  # argv[0] is the k3s the service started; comm, the symlink
+        return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
+    if program != comm:
         return None
-    if program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-'):
+    if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
     kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
     if kind is None:
         return None
+    if kind == 'microk8s':  # a MicroK8s worker (clustered.lock) runs kubelite with --start-control-plane=false
+        return None if _starts_no_control_plane(argv[1:]) else (kind, tuple(argv[1:]), hidden)
     if subcommands is None:
         return kind, tuple(argv[1:]), hidden
     if len(argv) < 2 or argv[1] not in subcommands:
@@ -520,6 +549,50 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
             return None
         return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
     return kind, tuple(argv[2:]), hidden
+
+
+def _starts_no_control_plane(args: Sequence[str]) -> bool:
+    """kubelite's boolean --start-control-plane (default true), the last occurrence winning, as pflag reads it."""
+    value = 'true'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--start-control-plane':
+            value = given if has_value else 'true'
+    return value in FALSE_WORDS
+
+
+def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
+    """The name of a process that says this node should run kube-apiserver, or None.
+
+    `rke2 server` (the kubelet starts the apiserver from the manifest rke2 writes) and `k0s controller` (it runs
+    kube-apiserver as its child). rke2 rewrites its title like k3s, and some releases titled a server `rke2 agent`
+    (rke2 issue 6430): then its systemd unit, read from `/proc/<pid>/cgroup`, tells.
+    """
+    if comm in WITNESS_PROGRAMS:
+        return comm
+    words, _ = process_title(argv)
+    if not words or words[0].rsplit('/', 1)[-1] != comm:
+        return None
+    subcommand = words[1] if len(words) > 1 else ''
+    if comm == 'rke2' and (subcommand == 'server' or (subcommand == 'agent' and 'rke2-server.service' in cgroup)):
+        return None if disables_apiserver(words[2:]) else 'rke2'
+    if comm == 'k0s' and subcommand == 'controller':
+        return 'k0s'
+    return None
+
+
+def disables_apiserver(args: Sequence[str]) -> bool:
+    """`--disable-apiserver` of k3s and rke2 on a visible command line (their configuration is read elsewhere)."""
+    value = 'false'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--disable-apiserver':
+            value = given if has_value else 'true'
+    return value not in FALSE_WORDS
 
 
 PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ProcessLookupError, OSError)
@@ -570,7 +643,8 @@ def _program(proc_fd: int, pid: str) -> str:
 @dataclass(frozen=True)
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
-    witnesses: frozenset[str]  # WITNESS_PROGRAMS seen running: kubelet, rke2 server
+    witnesses: frozenset[str]  # seen running: kubelet, rke2 (server), k0s (controller)
+    supervisors: tuple[tuple[str, int], ...] = ()  # (witness, pid) of the supervisors among them: rke2, k0s
     sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
     listed: int = 1  # processes listed at all
 
@@ -578,6 +652,7 @@ class ProcessScan:
 def scan_processes(procfs: str) -> ProcessScan:
     found = []
     witnesses = set()
+    supervisors: list[tuple[str, int]] = []
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
@@ -585,8 +660,12 @@ def scan_processes(procfs: str) -> ProcessScan:
             if not pid.isdigit():
                 continue
             program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS or (program == 'rke2' and _is_rke2_server(procfs, pid)):
-                witnesses.add(program)
+            if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
+                seen = _witness(procfs, pid, program)
+                if seen is not None:
+                    witnesses.add(seen)
+                    if seen in SUPERVISOR_NAMES:
+                        supervisors.append((seen, int(pid)))
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -596,17 +675,25 @@ def scan_processes(procfs: str) -> ProcessScan:
     return ProcessScan(
         apiservers=tuple(found),
         witnesses=frozenset(witnesses),
+        supervisors=tuple(supervisors),
         sees_others='1' in pids,
         listed=sum(pid.isdigit() for pid in pids),
     )
 
 
-def _is_rke2_server(procfs: str, pid: str) -> bool:
+SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
+
+
+def _witness(procfs: str, pid: str, program: str) -> str | None:
+    if program in WITNESS_PROGRAMS:
+        return program
     try:
+        comm = process_name(procfs, int(pid))
         argv = split_cmdline(read_proc_bytes(procfs, int(pid), 'cmdline'))
+        cgroup = read_proc_bytes(procfs, int(pid), 'cgroup', limit=4096).decode('utf-8', 'replace')
     except OSError:
-        return False
-    return argv[1:2] == ['server']
+        return None
+    return witness(comm, argv, cgroup)
 
 
 def is_same_process_running(process: ApiserverProcess) -> bool:
@@ -813,6 +900,7 @@ class ClientCaSetting:
     distribution: str
     origin: str = ''  # the file the value was read from, for messages
     unjudgeable: str = ''  # why the setting cannot be judged from this node
+    no_apiserver: str = ''  # why this process, though it could, runs no kube-apiserver (k3s --disable-apiserver)
 
 
 def load_yaml(text: str):
@@ -851,7 +939,29 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     args, args_origin = list(process.args), 'the k3s command line'
     if process.args_hidden:  # k3s rewrote its process title: its arguments are those of the service that started it
         args, args_origin = _k3s_unit_arguments(root, cwd)
-    config_path = (_k3s_option(args, 'config', 'c') or [K3S_CONFIG])[-1]
+    # pkg/configfilearg: --config/-c, else $K3S_CONFIG_FILE, else the default
+    config_path = (_k3s_option(args, 'config', 'c') or [_k3s_environment(base).get('K3S_CONFIG_FILE') or K3S_CONFIG])[
+        -1
+    ]
+    config = k3s_style_config(root, cwd, config_path)
+    if disables_apiserver(['--disable-apiserver=' + v for v in as_list(config.get('disable-apiserver'))] + args):
+        return ClientCaSetting(None, 'config_file', 'k3s', config_path, no_apiserver='k3s runs with disable-apiserver')
+    data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
+    default = f'{data_dir}/server/tls/client-ca.crt'
+    # configfilearg puts the configuration's values before the command line's: a list flag gets them in that order.
+    config_args, cli_args = as_list(config.get('kube-apiserver-arg')), _k3s_option(args, 'kube-apiserver-arg')
+    value = _k3s_client_ca(default, config_args + cli_args)
+    if value != _k3s_client_ca(default, config_args):
+        source = 'config_file' if process.args_hidden else 'process'
+        return ClientCaSetting(value, source, 'k3s', args_origin)
+    if value != default or CONTROL.flag in effective_flags(k3s_apiserver_arguments({}, config_args)):
+        return ClientCaSetting(value, 'config_file', 'k3s', config_path)
+    return ClientCaSetting(value, 'distribution_default', 'k3s', 'the k3s default')
+
+
+def k3s_style_config(root: str, cwd: str, config_path: str) -> dict:
+    """The configuration file of k3s (or rke2, which reads it with k3s's configfilearg), then its `<file>.d/*.yaml`
+    drop-ins in name order: a later key replaces an earlier one, `key+:` appends to a list."""
     config: dict = {}
     for path in [config_path] + [
         f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
@@ -859,20 +969,44 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
         text, _ = read_text_in_root(root, cwd, path)
         document = load_yaml(text) if text else None
         for key, value in as_mapping(document).items():
-            if str(key).endswith('+'):  # k3s drop-ins append to a list with `key+:`
+            if str(key).endswith('+'):
                 config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
             else:
                 config[key] = value
-    data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
-    cli_args = _k3s_option(args, 'kube-apiserver-arg')
-    user_args = as_list(config.get('kube-apiserver-arg')) + cli_args
-    flags = effective_flags(['--' + arg.lstrip('-') for arg in user_args])
-    if CONTROL.flag in flags:
-        from_cli = CONTROL.flag in effective_flags(['--' + arg.lstrip('-') for arg in cli_args])
-        origin = args_origin if from_cli else config_path
-        source = 'process' if from_cli and not process.args_hidden else 'config_file'
-        return ClientCaSetting(flags[CONTROL.flag], source, 'k3s', origin)
-    return ClientCaSetting(f'{data_dir}/server/tls/client-ca.crt', 'distribution_default', 'k3s', 'the k3s default')
+    return config
+
+
+def _k3s_client_ca(default: str, extra_args: Sequence[str]) -> str | None:
+    return effective_flags(k3s_apiserver_arguments({CONTROL.flag: default}, extra_args)).get(CONTROL.flag)
+
+
+def k3s_apiserver_arguments(defaults: Mapping[str, str], extra_args: Sequence[str]) -> list[str]:
+    """The arguments k3s hands kube-apiserver: its defaults combined with kube-apiserver-arg entries as k3s's
+    GetArgs does (pkg/daemons/config/types.go, later pkg/util/args.go): `name=value` replaces the default but keeps
+    earlier entries for that name, `name+=value` appends after the default, `name-=value` puts the value before it,
+    a bare `name` means `name=true`; names are sorted, values of one name kept in order (pflag: the last one wins)."""
+    initial = dict(defaults)
+    values: dict[str, list[str]] = {}
+    for entry in extra_args:
+        name, has_value, value = entry.removeprefix('--').partition('=')
+        value = value if has_value else 'true'
+        cleaned = name.rstrip('-+')
+        before = ([initial[cleaned]] if cleaned in initial else []) + values.get(cleaned, [])
+        if name.endswith('+'):
+            values[cleaned] = [*before, value]
+        elif name.endswith('-'):
+            values[cleaned] = [value, *before]
+        else:
+            values[cleaned] = [*values.get(cleaned, []), value]
+        initial.pop(cleaned, None)
+    for name, value in initial.items():
+        values[name] = [value]
+    return [f'--{name.removeprefix("--")}={value}' for name in sorted(values) for value in values[name]]
+
+
+def _k3s_environment(base: str) -> dict[str, str]:
+    procfs, _, pid = base.rpartition('/')
+    return process_environment(procfs, int(pid)) if pid.isdigit() else {}
 
 
 def _k3s_option(args: Sequence[str], *names: str) -> list[str]:
@@ -963,7 +1097,14 @@ def microk8s_setting(procfs: str, process: ApiserverProcess) -> ClientCaSetting:
 
 
 def openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...], distribution: str):
-    """OpenShift: the client CA of its master configuration; a relative path is relative to that file."""
+    """OpenShift: the client CA of its master configuration.
+
+    OpenShift resolves the file references of the configuration (servingInfo.clientCA among them: library-go
+    config/helpers GetServingInfoFileReferences) against the directory of the configuration file, itself relative
+    to the working directory (openshift-kube-apiserver: api.MakeAbs(configFile, ""), helpers.ResolvePaths). The
+    values of apiServerArguments are no file references: they become flags, so a relative one is relative to the
+    apiserver's working directory, where the file is then read.
+    """
     text, why = read_text_in_root(f'{base}/root', f'{base}/cwd', config_path)
     config = load_yaml(text) if text is not None else None
     if not isinstance(config, Mapping):
@@ -976,7 +1117,7 @@ def openshift_setting(base: str, config_path: str, arguments_at: tuple[str, ...]
         arguments = as_mapping(arguments.get(key))
     values = as_list(arguments.get(CONTROL.flag))
     value = values[-1] if values else as_mapping(config.get('servingInfo')).get('clientCA')
-    if value is not None and value != '' and not str(value).startswith('/'):
+    if not values and value is not None and value != '' and not str(value).startswith('/'):
         value = os.path.join(os.path.dirname(config_path), str(value))
     return ClientCaSetting(None if value is None else str(value), 'config_file', distribution, config_path)
 
@@ -1166,7 +1307,29 @@ def _shell_apiserver_arguments(args: Sequence[str]) -> list[str] | None:
 
 
 def _is_apiserver_program(program: str) -> bool:
-    return program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-')  # as identify() names it
+    return program == APISERVER_PROGRAM  # exactly: kops's kube-apiserver-healthcheck is not the apiserver
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/distributions/rke2.py
+# RKE2: whether an `rke2 server` runs kube-apiserver at all (etcd-only servers run with disable-apiserver).
+# --------------------------------------------------------------------------------------------------------------
+
+
+RKE2_CONFIG = '/etc/rancher/rke2/config.yaml'
+
+
+def rke2_disables_apiserver(procfs: str, pid: int) -> bool:
+    """The server's `disable-apiserver` in its configuration (its title hides its command line). rke2 reads it with
+    k3s's configfilearg ($RKE2_CONFIG_FILE, else /etc/rancher/rke2/config.yaml, then config.yaml.d/*.yaml); with it
+    rke2 removes its kube-apiserver static pod (pkg/executor/staticpod/cleanup.go)."""
+    path = process_environment(procfs, pid).get('RKE2_CONFIG_FILE') or RKE2_CONFIG
+    base = f'{procfs}/{pid}'
+    try:
+        config = k3s_style_config(f'{base}/root', f'{base}/cwd', path)
+    except OSError:  # gone, or not readable: the server is taken as running its apiserver
+        return False
+    return disables_apiserver(['--disable-apiserver=' + value for value in as_list(config.get('disable-apiserver'))])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1991,266 +2154,26 @@ def _boolean(instance: Mapping, name: str, default: bool) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# datadog_checks/cis_kubernetes/check.py
-# The AgentCheck: wires the pipeline's steps and submits what they found.
+# datadog_checks/cis_kubernetes/announcing.py
+# What the check announces beyond its service check and gauges: an event when the node's compliance status
+# changes (announcements.py decides when), and the node's finding as a log for Cloud SIEM (findings.py).
 #
-#     find apiserver processes -> read their effective flags -> open the CA file as the apiserver sees it
-#     -> judge -> report.
-#
-# The single file for checks.d (checks.d/cis_kubernetes.py) is built from this package by devtools/amalgamate.py.
+# A mixin of the AgentCheck, kept apart so that check.py reads as the pipeline's wiring; with check.py, the only module
+# that talks to the Agent.
 # --------------------------------------------------------------------------------------------------------------
 
 
-class CisKubernetesCheck(AgentCheck):
-    __NAMESPACE__ = 'cis_kubernetes'
+class Announcing:
+    """Events and finding logs, each with its state: in memory, and in the Agent's persistent cache."""
 
-    SERVICE_CHECK = 'apiserver.client_ca_file'
-    METRIC_COMPLIANT = 'control.compliant'
-    METRIC_PROCESSES = 'apiserver.processes'
-    METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
-    METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
     STATE_KEY = 'announced_status'
     FINDING_KEY = 'sent_finding'
-    MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
-    def __init__(self, name, init_config, instances):
-        super().__init__(name, init_config, instances)
-        self.settings = Settings.from_instance(self.instance or {})
-        self.tags = [*self.settings.tags, CONTROL_TAG]
-        if self.settings.benchmark_version:
-            version = self.settings.benchmark_version
-            self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
-        self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
-        self._apiservers: list[ApiserverProcess] = []
-        # Resolved once per process: what its distribution's configuration said when the process was first seen.
-        self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
-        self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
-        self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
-        self._scanned = False
-        self._had_apiserver = False
-        self._runs_since_scan = 0
-        # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
-        self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
-        self._secrets: set[str] = set()
-        self._announcement: Announcement | None = None
-        self._announcement_read = False
-        self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
-        self._monotonic = time.monotonic  # time between announcements, immune to clock steps
-        self._sent_finding: SentFinding | None = None
-        self._sent_finding_read = False
-        self._logs_checked = False
-
-    def load_configuration_models(self, package_path=None):
-        """Options are validated by Settings in __init__; the check ships no pydantic models.
-
-        The base class would import pydantic (about 5 MB of the Agent's memory on every control-plane node) only to
-        find no models; instead, unknown options are reported here as the base class's typo detection would.
-        """
-        unknown = sorted(o for o in self.instance or {} if isinstance(o, str) and o not in KNOWN_OPTIONS)
-        if unknown:
-            from difflib import get_close_matches  # only for a typo: difflib costs the Agent 1.4 MB
-        for option in unknown:
-            close = get_close_matches(option, KNOWN_OPTIONS, n=1)
-            hint = f' (did you mean `{close[0]}`?)' if close else ''
-            self.log.warning('Unknown option `%s` in the cis_kubernetes instance%s', option, hint)
-
-    def check(self, _):
-        try:
-            self._evaluate()
-        except Exception as e:  # never let an error escape into the Agent: report it instead
-            import traceback  # only on this path: it costs the Agent memory on every node
-
-            # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
-            self.log.error(
-                'CIS %s could not be evaluated: %s', CONTROL.id, agent_text(self.sanitize(traceback.format_exc()))
-            )
-            self.service_check(
-                self.SERVICE_CHECK,
-                AgentCheck.UNKNOWN,
-                tags=self.tags,
-                message=self._message(
-                    f'UNKNOWN: the check could not evaluate CIS {CONTROL.id}: {type(e).__name__}: {e}'
-                ),
-            )
-
-    # -- steps ---------------------------------------------------------------------------------------------------
-
-    def _evaluate(self) -> None:
-        procfs = self._procfs()
-        apiservers = self._current_apiservers(procfs)
-        self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
-        now = self._clock()
-        if apiservers:
-            findings = [self._finding(procfs, process, now) for process in apiservers]
-        else:
-            finding = self._finding_without_apiserver(procfs, now)
-            if finding is None:
-                self.log.debug('No kube-apiserver on this node: CIS %s does not apply here', CONTROL.id)
-                return
-            findings = [finding]
-        self._report(findings, now)
-
-    def _procfs(self) -> str:
-        procfs = (datadog_agent.get_config('procfs_path') or psutil.PROCFS_PATH or '/proc').rstrip('/') or '/proc'
-        if procfs != psutil.PROCFS_PATH:
-            psutil.PROCFS_PATH = procfs  # as the Agent's own process check does, so psutil reads the host's /proc
-        return procfs
-
-    def _current_apiservers(self, procfs: str) -> list[ApiserverProcess]:
-        """Known apiservers while they all still run. A full scan every `rescan_every` runs, at once when one is gone,
-        and at every run while the apiserver this node had is missing (it is restarting)."""
-        self._runs_since_scan += 1
-        if (
-            not self._scanned
-            or self._runs_since_scan >= self.settings.rescan_every
-            or (self._had_apiserver and not self._apiservers)
-            or not all(is_same_process_running(p) for p in self._apiservers)
-        ):
-            self._scan(procfs)
-        return self._apiservers
-
-    def _scan(self, procfs: str) -> None:
-        self._scan_result = scan_processes(procfs)
-        self._apiservers = list(self._scan_result.apiservers)
-        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
-        self._scanned = True
-        self._runs_since_scan = 0
-        known = {}
-        self._manifests = {}
-        self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
-        for process in self._apiservers:
-            for secret in secret_flag_values(process.flags):
-                for text in {secret, agent_text(secret)}:  # as it is, and as a message would show it
-                    if text not in self._secrets:
-                        self._secrets.add(text)
-                        self.register_secret(text)
-            key = (process.pid, process.create_time)
-            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
-            manifest = self._manifest_of(procfs, process, setting)
-            if manifest is not None:
-                self._manifests[process.pid] = manifest
-        self._client_ca = known
-
-    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
-        """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
-        host_root = self.settings.host_root or f'{procfs}/1/root'
-        for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
-            manifest = manifest_client_ca(host_root, path)
-            if manifest is not None:
-                return path, distribution, manifest
-        return None, None, None
-
-    def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
-        """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
-        the apiserver's parent (its container runtime's shim), which is the node's even for a kind node container."""
-        path = STATIC_POD_MANIFESTS.get(setting.distribution) if process.kind == 'kube-apiserver' else None
-        if path is None:
-            return None
-        node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
-        manifest = manifest_client_ca(node_root, path)
-        if manifest is None or not manifest.comparable:  # nothing to compare with: the running process is judged
-            return None
-        return path, manifest.value
-
-    def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
-        setting = self._client_ca[(process.pid, process.create_time)]
-        base = f'{procfs}/{process.pid}'
-        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
-        manifest = self._manifests.get(process.pid)
-        return finding if manifest is None else against_manifest(finding, *manifest)
-
-    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
-        content = bundle = None
-        if setting.value and not setting.unjudgeable:
-            content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
-            if content.data is not None:
-                bundle = self._bundle(f'{root}:{setting.value}', content.data)
-        return judge(process, setting, content, bundle, now, self.settings.days_warning)
-
-    def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
-        """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
-        host_root = self.settings.host_root or f'{procfs}/1/root'
-        witnesses = self._scan_result.witnesses
-        path, distribution, manifest = self._node_manifest
-        if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
-            what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
-            reason = (
-                f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
-                'cannot be judged until it starts.'
-            )
-            return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
-        if path is None:
-            if not self._scan_result.listed:
-                return Finding(
-                    AgentCheck.UNKNOWN, f"UNKNOWN: {procfs} lists no process: check the Agent's procfs_path."
-                )
-            if not self._scan_result.sees_others:
-                reason = (
-                    f"UNKNOWN: {procfs} hides other users' processes from the Agent (mounted with hidepid), so "
-                    'kube-apiserver cannot be found. Run the Agent as root, or add it to the group named by gid=.'
-                )
-                return Finding(AgentCheck.UNKNOWN, reason)
-            return None
-        # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
-        setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
-        if not manifest.comparable:
-            why = (
-                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
-                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
-            )
-            return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
-        finding = self._judge(None, setting, host_root, host_root, now)
-        note = (
-            f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
-            "(run it in the host's PID namespace to judge the running apiserver)."
-        )
-        return replace(finding, reason=finding.reason + note)
-
-    def _bundle(self, key: str, data: bytes) -> CaBundle:
-        cached = self._bundles.get(key)
-        if cached is not None and cached[0] == data:
-            return cached[1]
-        if len(self._bundles) >= 8:  # one entry per apiserver and file: drop those of processes long gone
-            self._bundles.clear()
-        bundle = ca_bundle_from_pem(data)
-        self._bundles[key] = (data, bundle)
-        return bundle
-
-    # -- reporting -------------------------------------------------------------------------------------------------
-
-    def _report(self, findings: Sequence[Finding], now: float) -> None:
-        verdict = node_verdict(findings)
-        tags = self._verdict_tags(verdict)
-        message = None
-        if verdict.status != AgentCheck.OK:
-            others = len(findings) - 1
-            message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
-            if verdict.status != AgentCheck.UNKNOWN:
-                message += ' Fix: ' + remediation(verdict.distribution)
-        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(message))
-        if verdict.compliant is not None:
-            self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=tags)
-        seen_files = set()
-        for finding in findings:
-            if finding.bundle is None or finding.ca_file in seen_files:
-                continue
-            seen_files.add(finding.ca_file)
-            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{agent_text(finding.ca_file)}']
-            self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
-            if finding.days_left is not None:
-                self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
-        self._announce(verdict, now)
-        if self.settings.findings_logs:
-            self._send_finding(verdict, now)
-
-    def _verdict_tags(self, finding: Finding) -> list[str]:
-        return [*self.tags, f'kube_distribution:{finding.distribution}', f'verdict_source:{finding.source}']
-
-    def _message(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        text = agent_text(self.sanitize(text))
-        return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'
+    _announcement: Announcement | None = None
+    _announcement_read = False
+    _sent_finding: SentFinding | None = None
+    _sent_finding_read = False
+    _logs_checked = False
 
     def _announce(self, verdict: Finding, now: float) -> None:
         """An event when the node's compliance status changes (or an unchanged failure is due again)."""
@@ -2342,3 +2265,272 @@ class CisKubernetesCheck(AgentCheck):
         if isinstance(value, list):
             return [self._for_agent(item) for item in value]
         return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/check.py
+# The AgentCheck: wires the pipeline's steps and submits what they found.
+#
+#     find apiserver processes -> read their effective flags -> open the CA file as the apiserver sees it
+#     -> judge -> report.
+#
+# The single file for checks.d (checks.d/cis_kubernetes.py) is built from this package by devtools/amalgamate.py.
+# --------------------------------------------------------------------------------------------------------------
+
+
+# Supervisors whose presence says kube-apiserver should run here, and how a message says so.
+SUPERVISOR_WITNESSES = {'rke2': 'an RKE2 server runs', 'k0s': 'a k0s controller runs'}
+
+
+class CisKubernetesCheck(Announcing, AgentCheck):
+    __NAMESPACE__ = 'cis_kubernetes'
+
+    SERVICE_CHECK = 'apiserver.client_ca_file'
+    METRIC_COMPLIANT = 'control.compliant'
+    METRIC_PROCESSES = 'apiserver.processes'
+    METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
+    METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
+    MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
+
+    def __init__(self, name, init_config, instances):
+        super().__init__(name, init_config, instances)
+        self.settings = Settings.from_instance(self.instance or {})
+        self.tags = [*self.settings.tags, CONTROL_TAG]
+        if self.settings.benchmark_version:
+            version = self.settings.benchmark_version
+            self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
+        self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
+        self._apiservers: list[ApiserverProcess] = []
+        # Resolved once per process: what its distribution's configuration said when the process was first seen.
+        self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
+        self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
+        self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
+        self._scanned = False
+        self._had_apiserver = False
+        self._runs_since_scan = 0
+        # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
+        self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
+        self._secrets: set[str] = set()
+        self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
+        self._monotonic = time.monotonic  # time between announcements, immune to clock steps
+
+    def load_configuration_models(self, package_path=None):
+        """Options are validated by Settings in __init__; the check ships no pydantic models.
+
+        The base class would import pydantic (about 5 MB of the Agent's memory on every control-plane node) only to
+        find no models; instead, unknown options are reported here as the base class's typo detection would.
+        """
+        unknown = sorted(o for o in self.instance or {} if isinstance(o, str) and o not in KNOWN_OPTIONS)
+        if unknown:
+            from difflib import get_close_matches  # only for a typo: difflib costs the Agent 1.4 MB
+        for option in unknown:
+            close = get_close_matches(option, KNOWN_OPTIONS, n=1)
+            hint = f' (did you mean `{close[0]}`?)' if close else ''
+            self.log.warning('Unknown option `%s` in the cis_kubernetes instance%s', option, hint)
+
+    def check(self, _):
+        try:
+            self._evaluate()
+        except Exception as e:  # never let an error escape into the Agent: report it instead
+            import traceback  # only on this path: it costs the Agent memory on every node
+
+            # The traceback is scrubbed here: a handler would format exc_info after the logger's own scrubbing.
+            self.log.error(
+                'CIS %s could not be evaluated: %s', CONTROL.id, agent_text(self.sanitize(traceback.format_exc()))
+            )
+            self.service_check(
+                self.SERVICE_CHECK,
+                AgentCheck.UNKNOWN,
+                tags=self.tags,
+                message=self._message(
+                    f'UNKNOWN: the check could not evaluate CIS {CONTROL.id}: {type(e).__name__}: {e}'
+                ),
+            )
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def _evaluate(self) -> None:
+        procfs = self._procfs()
+        apiservers = self._current_apiservers(procfs)
+        self.gauge(self.METRIC_PROCESSES, len(apiservers), tags=self.tags)
+        now = self._clock()
+        if apiservers:
+            findings = [self._finding(procfs, process, now) for process in apiservers]
+        else:
+            finding = self._finding_without_apiserver(procfs, now)
+            if finding is None:
+                self.log.debug('No kube-apiserver on this node: CIS %s does not apply here', CONTROL.id)
+                return
+            findings = [finding]
+        self._report(findings, now)
+
+    def _procfs(self) -> str:
+        procfs = (datadog_agent.get_config('procfs_path') or psutil.PROCFS_PATH or '/proc').rstrip('/') or '/proc'
+        if procfs != psutil.PROCFS_PATH:
+            psutil.PROCFS_PATH = procfs  # as the Agent's own process check does, so psutil reads the host's /proc
+        return procfs
+
+    def _current_apiservers(self, procfs: str) -> list[ApiserverProcess]:
+        """Known apiservers while they all still run. A full scan every `rescan_every` runs, at once when one is gone,
+        and at every run while the apiserver this node had is missing (it is restarting)."""
+        self._runs_since_scan += 1
+        if (
+            not self._scanned
+            or self._runs_since_scan >= self.settings.rescan_every
+            or (self._had_apiserver and not self._apiservers)
+            or not all(is_same_process_running(p) for p in self._apiservers)
+        ):
+            self._scan(procfs)
+        return self._apiservers
+
+    def _scan(self, procfs: str) -> None:
+        self._scan_result = scan_processes(procfs)
+        etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
+        if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
+            self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
+        self._apiservers = list(self._scan_result.apiservers)
+        self._scanned = True
+        self._runs_since_scan = 0
+        known = {}
+        self._manifests = {}
+        for process in list(self._apiservers):
+            key = (process.pid, process.create_time)
+            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
+                self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
+                self._apiservers.remove(process)
+        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
+        self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
+        for process in self._apiservers:
+            for secret in secret_flag_values(process.flags):
+                for text in {secret, agent_text(secret)}:  # as it is, and as a message would show it
+                    if text not in self._secrets:
+                        self._secrets.add(text)
+                        self.register_secret(text)
+            setting = known[(process.pid, process.create_time)]
+            manifest = self._manifest_of(procfs, process, setting)
+            if manifest is not None:
+                self._manifests[process.pid] = manifest
+        self._client_ca = known
+
+    def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
+        """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
+        host_root = self.settings.host_root or f'{procfs}/1/root'
+        for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
+            manifest = manifest_client_ca(host_root, path)
+            if manifest is not None:
+                return path, distribution, manifest
+        return None, None, None
+
+    def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
+        """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
+        the apiserver's parent (its container runtime's shim), which is the node's even for a kind node container."""
+        path = STATIC_POD_MANIFESTS.get(setting.distribution) if process.kind == 'kube-apiserver' else None
+        if path is None:
+            return None
+        node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
+        manifest = manifest_client_ca(node_root, path)
+        if manifest is None or not manifest.comparable:  # nothing to compare with: the running process is judged
+            return None
+        return path, manifest.value
+
+    def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
+        setting = self._client_ca[(process.pid, process.create_time)]
+        base = f'{procfs}/{process.pid}'
+        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
+        manifest = self._manifests.get(process.pid)
+        return finding if manifest is None else against_manifest(finding, *manifest)
+
+    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
+        content = bundle = None
+        if setting.value and not setting.unjudgeable:
+            content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
+            if content.data is not None:
+                bundle = self._bundle(f'{root}:{setting.value}', content.data)
+        return judge(process, setting, content, bundle, now, self.settings.days_warning)
+
+    def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
+        """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
+        host_root = self.settings.host_root or f'{procfs}/1/root'
+        witnesses = self._scan_result.witnesses
+        path, distribution, manifest = self._node_manifest
+        supervisor = next((name for name in SUPERVISOR_WITNESSES if name in witnesses), None)
+        if supervisor or (path and 'kubelet' in witnesses):
+            what = SUPERVISOR_WITNESSES[supervisor] if supervisor else f'its static pod manifest {path} is present'
+            reason = (
+                f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
+                'cannot be judged until it starts.'
+            )
+            return Finding(AgentCheck.UNKNOWN, reason, distribution=supervisor or distribution)
+        if path is None:
+            if not self._scan_result.listed:
+                return Finding(
+                    AgentCheck.UNKNOWN, f"UNKNOWN: {procfs} lists no process: check the Agent's procfs_path."
+                )
+            if not self._scan_result.sees_others:
+                reason = (
+                    f"UNKNOWN: {procfs} hides other users' processes from the Agent (mounted with hidepid), so "
+                    'kube-apiserver cannot be found. Run the Agent as root, or add it to the group named by gid=.'
+                )
+                return Finding(AgentCheck.UNKNOWN, reason)
+            return None
+        # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
+        setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
+        if not manifest.comparable:
+            why = (
+                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
+                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
+            )
+            return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
+        finding = self._judge(None, setting, host_root, host_root, now)
+        note = (
+            f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
+            "(run it in the host's PID namespace to judge the running apiserver)."
+        )
+        return replace(finding, reason=finding.reason + note)
+
+    def _bundle(self, key: str, data: bytes) -> CaBundle:
+        cached = self._bundles.get(key)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        if len(self._bundles) >= 8:  # one entry per apiserver and file: drop those of processes long gone
+            self._bundles.clear()
+        bundle = ca_bundle_from_pem(data)
+        self._bundles[key] = (data, bundle)
+        return bundle
+
+    # -- reporting -------------------------------------------------------------------------------------------------
+
+    def _report(self, findings: Sequence[Finding], now: float) -> None:
+        verdict = node_verdict(findings)
+        tags = self._verdict_tags(verdict)
+        message = None
+        if verdict.status != AgentCheck.OK:
+            others = len(findings) - 1
+            message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
+            if verdict.status != AgentCheck.UNKNOWN:
+                message += ' Fix: ' + remediation(verdict.distribution)
+        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(message))
+        if verdict.compliant is not None:
+            self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=tags)
+        seen_files = set()
+        for finding in findings:
+            if finding.bundle is None or finding.ca_file in seen_files:
+                continue
+            seen_files.add(finding.ca_file)
+            file_tags = [*self._verdict_tags(finding), f'client_ca_file:{agent_text(finding.ca_file)}']
+            self.gauge(self.METRIC_CERTIFICATES, len(finding.bundle.certificates), tags=file_tags)
+            if finding.days_left is not None:
+                self.gauge(self.METRIC_DAYS_LEFT, finding.days_left, tags=file_tags)
+        self._announce(verdict, now)
+        if self.settings.findings_logs:
+            self._send_finding(verdict, now)
+
+    def _verdict_tags(self, finding: Finding) -> list[str]:
+        return [*self.tags, f'kube_distribution:{finding.distribution}', f'verdict_source:{finding.source}']
+
+    def _message(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        text = agent_text(self.sanitize(text))
+        return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'

@@ -46,6 +46,7 @@ READING_ORDER = (
     'announcements',
     'findings',
     'config',
+    'announcing',
     'check',
 )
 BANNER = '# ' + '-' * 110

@@ -121,27 +121,36 @@ def start(
     root: str | None = None,
     cwd: str = '/',
     env: dict[str, str] | None = None,
+    exe: str | None = None,
 ) -> StandIn:
     """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
 
     `root`: a directory that becomes the process's root (needs root privileges). `cwd`: its working directory,
-    as seen from its root. `env`: its environment (by default, ours). The process is spawned through a fresh
-    interpreter running this file, so nothing runs after fork() in this (possibly multi-threaded) process.
+    as seen from its root. `env`: its environment (by default, ours). `exe`: the name of the file the process
+    executes when it differs from `program`: the process is then exec'd through a symbolic link named `program`
+    to that file, as k3s execs `<data-dir>/data/<hash>/bin/k3s-server` (a link to `k3s`): comm is the link's name,
+    /proc/<pid>/exe the file's. The process is spawned through a fresh interpreter running this file, so nothing
+    runs after fork() in this (possibly multi-threaded) process.
     """
-    if '/' in program:
-        raise ValueError('program is a file name, not a path')
+    if '/' in program or (exe and '/' in exe):
+        raise ValueError('program and exe are file names, not paths')
     sleep = _sleep_binary()
+    target = exe or program
     if root is None:
         bin_dir = tempfile.mkdtemp(prefix='standin-')
         executable = os.path.join(bin_dir, program)
-        shutil.copy(sleep, executable)
+        shutil.copy(sleep, os.path.join(bin_dir, target))
+        if target != program:
+            os.symlink(target, executable)
     else:
-        bin_dir = os.path.join(root, '.standin')
+        bin_dir = os.path.join(root, '.standin', target) if exe else os.path.join(root, '.standin')
         os.makedirs(bin_dir, exist_ok=True)
-        executable = os.path.join('/.standin', program)
-        copy = os.path.join(bin_dir, program)
+        executable = os.path.join('/.standin', target, program) if exe else os.path.join('/.standin', program)
+        copy = os.path.join(bin_dir, target)
         if not os.path.exists(copy):
             shutil.copy(sleep, copy)
+        if target != program and not os.path.lexists(os.path.join(bin_dir, program)):
+            os.symlink(target, os.path.join(bin_dir, program))
     spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd, 'env': env}
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)

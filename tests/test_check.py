@@ -235,7 +235,6 @@ def test_wrappers_carrying_the_flags_are_not_judged(make_check, dd_run_check, ag
 @pytest.mark.parametrize(
     'program, argv0, prefix',
     [
-        ('kube-apiserver-custom', '/opt/bin/kube-apiserver-custom', []),
         ('hyperkube', '/hyperkube', ['apiserver']),
         ('hyperkube', '/hyperkube', ['kube-apiserver']),
     ],

@@ -11,6 +11,7 @@ import yaml
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.distributions.client_ca import detect_distribution
+from datadog_checks.cis_kubernetes.distributions.k3s import k3s_apiserver_arguments
 from datadog_checks.cis_kubernetes.distributions.manifests import apiserver_arguments
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from datadog_checks.cis_kubernetes.processes import ApiserverProcess
@@ -542,3 +543,123 @@ def test_manifest_that_cannot_be_read_through_its_wrapper_is_unknown_when_no_pro
     (sc,) = aggregator.service_checks(SC)
     assert sc.status == AgentCheck.UNKNOWN
     assert 'does not read' in sc.message
+
+
+# -- k3s's own rules for kube-apiserver-arg (k3s pkg/daemons/config GetArgs, later pkg/util/args.go) ---------------
+
+K3S_DEFAULT = {'client-ca-file': K3S_CA}
+
+
+@pytest.mark.parametrize(
+    'extra, expected',
+    [
+        ([], K3S_CA),
+        (['client-ca-file=/a'], '/a'),  # replaces k3s's own value
+        (['client-ca-file=/a', 'client-ca-file=/b'], '/b'),  # repeated entries all reach the apiserver: the last wins
+        (['client-ca-file+=/a'], '/a'),  # appended after k3s's own value
+        (['client-ca-file-=/a'], K3S_CA),  # put before k3s's own value, which then wins
+        (['client-ca-file'], 'true'),  # a bare name is name=true
+        (['--client-ca-file=/a'], '/a'),  # a leading -- is dropped
+        (['client_ca_file=/a'], '/a'),  # another name for k3s, sorted after client-ca-file; kube-apiserver reads it
+        (['client-ca-file='], ''),
+    ],
+)
+def test_k3s_combines_kube_apiserver_arg_as_k3s_does(extra, expected):
+    args = k3s_apiserver_arguments(K3S_DEFAULT, extra)
+    assert args == sorted(args, key=lambda arg: arg.split('=', 1)[0])  # sorted by name, values of a name in order
+    assert effective_flags(args).get('client-ca-file') == expected
+
+
+@needs_separate_root
+@pytest.mark.parametrize('where', ['config', 'command line'])
+def test_k3s_server_with_disable_apiserver_sends_nothing(
+    where, make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, b'')  # would FAIL if judged
+    if where == 'config':
+        write(root + '/etc/rancher/k3s/config.yaml', b'disable-apiserver: true\n')
+        argv = K3S_TITLE
+    else:
+        argv = ['/usr/local/bin/k3s', 'server', '--disable-apiserver', '--cluster-init']
+    apiservers(argv, program='k3s-server', exe='k3s', root=root)
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+    aggregator.assert_metric('cis_kubernetes.apiserver.processes', value=0)
+
+
+@needs_separate_root
+def test_k3s_systemd_server_is_judged(make_check, dd_run_check, aggregator, apiservers, workdir):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, VALID)
+    apiservers(K3S_TITLE, program='k3s-server', exe='k3s', root=root)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.OK]
+
+
+@needs_standins
+def test_microk8s_worker_kubelite_is_not_judged(make_check, dd_run_check, aggregator, apiservers):
+    apiservers([*MICROK8S_ARGV, '--start-control-plane=false'], program='kubelite')
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+
+
+@needs_standins
+def test_stopped_apiserver_under_a_k0s_controller_is_unknown(make_check, dd_run_check, aggregator, apiservers):
+    apiservers(['/usr/local/bin/k0s', 'controller', '--config=/etc/k0s/k0s.yaml'], program='k0s')
+    dd_run_check(make_check())
+    [sc] = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN and 'k0s controller' in sc.message
+
+
+@needs_separate_root
+@pytest.mark.parametrize('where', ['apiServerArguments', 'servingInfo.clientCA'])
+def test_openshift_relative_paths_are_read_where_openshift_resolves_them(
+    where, make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    # apiServerArguments become flags: relative to the apiserver's working directory. servingInfo.clientCA is a file
+    # reference that OpenShift resolves against the configuration file's directory (helpers.ResolvePaths).
+    root, cwd, config_dir = f'{workdir}/root', '/var/log/kube-apiserver', '/etc/kubernetes/static-pod-resources'
+    config = {'apiServerArguments': {'client-ca-file': ['ca.crt']}} if where == 'apiServerArguments' else {}
+    config['servingInfo'] = {'clientCA': 'ca.crt'} if where != 'apiServerArguments' else {}
+    good, bad = (cwd, config_dir) if where == 'apiServerArguments' else (config_dir, cwd)
+    write(f'{root}{config_dir}/config.yaml', yaml.safe_dump(config).encode())
+    write(f'{root}{good}/ca.crt', VALID)
+    write(f'{root}{bad}/ca.crt', BROKEN)
+    apiservers(['kube-apiserver', f'--openshift-config={config_dir}/config.yaml'], root=root, cwd=cwd)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.OK]
+
+
+@needs_separate_root
+@pytest.mark.parametrize('config', ['config.yaml', 'config.yaml.d/50-rancher.yaml'])
+def test_etcd_only_rke2_server_is_not_applicable(config, make_check, dd_run_check, aggregator, apiservers, workdir):
+    # rke2 with disable-apiserver runs no kube-apiserver and removes its static pod (pkg/executor/staticpod/cleanup.go)
+    root = f'{workdir}/root'
+    write(f'{root}/etc/rancher/rke2/{config}', b'disable-apiserver: true\ndisable-scheduler: true\n')
+    apiservers(['/usr/local/bin/rke2 server', '', '', '', ''], program='rke2', root=root)
+    dd_run_check(make_check())
+    assert not aggregator.service_checks(SC)
+
+
+@needs_separate_root
+def test_rke2_server_titled_server_without_its_apiserver_is_unknown(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    root = f'{workdir}/root'
+    write(f'{root}/etc/rancher/rke2/config.yaml', b'write-kubeconfig-mode: "0644"\n')
+    apiservers(['/usr/local/bin/rke2 server', '', '', '', ''], program='rke2', root=root)
+    dd_run_check(make_check())
+    [sc] = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.UNKNOWN and 'RKE2 server' in sc.message
+
+
+@needs_separate_root
+def test_k3s_config_file_named_by_its_environment_is_read(make_check, dd_run_check, aggregator, apiservers, workdir):
+    root = f'{workdir}/root'
+    write(root + K3S_CA, VALID)
+    write(root + '/srv/k3s.yaml', b'kube-apiserver-arg:\n  - client-ca-file=\n')
+    env = {'K3S_CONFIG_FILE': '/srv/k3s.yaml', 'PATH': '/usr/bin:/bin'}
+    apiservers(K3S_TITLE, program='k3s-server', exe='k3s', root=root, env=env)
+    dd_run_check(make_check())
+    assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.CRITICAL]

@@ -28,8 +28,12 @@ def test_kube_apiserver_is_identified_by_name_and_program():
     assert apiserver_arguments('kube-apiserver', ['/usr/local/bin/kube-apiserver', '--v=2']) == ('--v=2',)
 
 
-def test_a_name_cut_at_15_characters_is_still_the_apiserver():
-    assert apiserver_arguments('kube-apiserver-', ['/opt/kube-apiserver-custom', '--x']) == ('--x',)
+def test_a_program_sharing_the_apiservers_prefix_is_not_the_apiserver():
+    # kops's kube-apiserver-healthcheck sidecar (pkg/model/components/kubeapiserver, kops >= 1.17) shows comm
+    # `kube-apiserver-` (cut at 15): the prefix rule that once matched it judged it and failed every kops node.
+    argv = ['/usr/bin/kube-apiserver-healthcheck', '--ca-cert=/secrets/ca.crt', '--client-cert=/secrets/client.crt']
+    assert identify('kube-apiserver-', argv) is None
+    assert identify('kube-apiserver-', ['/opt/kube-apiserver-custom', '--client-ca-file=/x']) is None
 
 
 @pytest.mark.parametrize('subcommand', ['apiserver', 'kube-apiserver'])

@@ -14,14 +14,14 @@ from dataclasses import replace
 
 import psutil
 
-from datadog_checks.base import AgentCheck, is_affirmative
+from datadog_checks.base import AgentCheck
 
 try:  # the Agent provides this module; outside it, the stub from datadog_checks.base
     import datadog_agent
 except ImportError:  # pragma: no cover - depends on where the check runs
     from datadog_checks.base.stubs import datadog_agent
 
-from .announcements import Announcement, announcement_due, announcement_from_cache, announcement_to_cache
+from .announcing import Announcing
 from .ca_bundle import CaBundle, ca_bundle_from_pem
 from .config import KNOWN_OPTIONS, Settings
 from .control import CONTROL, CONTROL_TAG
@@ -33,24 +33,19 @@ from .distributions.manifests import (
     ManifestSetting,
     manifest_client_ca,
 )
+from .distributions.rke2 import rke2_disables_apiserver
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
-from .findings import (
-    SentFinding,
-    finding_due,
-    finding_fingerprint,
-    finding_log,
-    finding_result,
-    sent_finding_from_cache,
-    sent_finding_to_cache,
-)
 from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
-from .reporting import agent_text, compliance_status, event_text, remediation
+from .reporting import agent_text, remediation
 from .scrubbing import secret_flag_values
 
+# Supervisors whose presence says kube-apiserver should run here, and how a message says so.
+SUPERVISOR_WITNESSES = {'rke2': 'an RKE2 server runs', 'k0s': 'a k0s controller runs'}
 
-class CisKubernetesCheck(AgentCheck):
+
+class CisKubernetesCheck(Announcing, AgentCheck):
     __NAMESPACE__ = 'cis_kubernetes'
 
     SERVICE_CHECK = 'apiserver.client_ca_file'
@@ -58,8 +53,6 @@ class CisKubernetesCheck(AgentCheck):
     METRIC_PROCESSES = 'apiserver.processes'
     METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
     METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
-    STATE_KEY = 'announced_status'
-    FINDING_KEY = 'sent_finding'
     MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
     def __init__(self, name, init_config, instances):
@@ -81,13 +74,8 @@ class CisKubernetesCheck(AgentCheck):
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
         self._secrets: set[str] = set()
-        self._announcement: Announcement | None = None
-        self._announcement_read = False
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
-        self._sent_finding: SentFinding | None = None
-        self._sent_finding_read = False
-        self._logs_checked = False
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -160,12 +148,21 @@ class CisKubernetesCheck(AgentCheck):
 
     def _scan(self, procfs: str) -> None:
         self._scan_result = scan_processes(procfs)
+        etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
+        if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
+            self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
         self._apiservers = list(self._scan_result.apiservers)
-        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._scanned = True
         self._runs_since_scan = 0
         known = {}
         self._manifests = {}
+        for process in list(self._apiservers):
+            key = (process.pid, process.create_time)
+            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
+                self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
+                self._apiservers.remove(process)
+        self._had_apiserver = self._had_apiserver or bool(self._apiservers)
         self._node_manifest = (None, None, None) if self._apiservers else self._find_node_manifest(procfs)
         for process in self._apiservers:
             for secret in secret_flag_values(process.flags):
@@ -173,8 +170,7 @@ class CisKubernetesCheck(AgentCheck):
                     if text not in self._secrets:
                         self._secrets.add(text)
                         self.register_secret(text)
-            key = (process.pid, process.create_time)
-            setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
+            setting = known[(process.pid, process.create_time)]
             manifest = self._manifest_of(procfs, process, setting)
             if manifest is not None:
                 self._manifests[process.pid] = manifest
@@ -221,13 +217,14 @@ class CisKubernetesCheck(AgentCheck):
         host_root = self.settings.host_root or f'{procfs}/1/root'
         witnesses = self._scan_result.witnesses
         path, distribution, manifest = self._node_manifest
-        if 'rke2' in witnesses or (path and 'kubelet' in witnesses):
-            what = 'an RKE2 server runs' if 'rke2' in witnesses else f'its static pod manifest {path} is present'
+        supervisor = next((name for name in SUPERVISOR_WITNESSES if name in witnesses), None)
+        if supervisor or (path and 'kubelet' in witnesses):
+            what = SUPERVISOR_WITNESSES[supervisor] if supervisor else f'its static pod manifest {path} is present'
             reason = (
                 f'UNKNOWN: kube-apiserver is expected on this node ({what}) but is not running; CIS {CONTROL.id} '
                 'cannot be judged until it starts.'
             )
-            return Finding(AgentCheck.UNKNOWN, reason, distribution='rke2' if 'rke2' in witnesses else distribution)
+            return Finding(AgentCheck.UNKNOWN, reason, distribution=supervisor or distribution)
         if path is None:
             if not self._scan_result.listed:
                 return Finding(
@@ -300,94 +297,3 @@ class CisKubernetesCheck(AgentCheck):
             return None
         text = agent_text(self.sanitize(text))
         return text if len(text) <= self.MESSAGE_LIMIT else text[: self.MESSAGE_LIMIT - 1] + '…'
-
-    def _announce(self, verdict: Finding, now: float) -> None:
-        """An event when the node's compliance status changes (or an unchanged failure is due again)."""
-        status = compliance_status(verdict)
-        if status is None:
-            return
-        monotonic = self._monotonic()
-        if not self._announcement_read:  # once: later runs trust memory, so an unwritable cache costs one repeat
-            self._announcement_read = True
-            self._announcement = announcement_from_cache(self._read_cache(self.STATE_KEY), now, monotonic)
-        if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
-            return
-        host = datadog_agent.get_hostname()
-        failed = status == 'failed'
-        title = (
-            f'CIS Kubernetes {CONTROL.id} failed on {host}: kube-apiserver client certificate authentication'
-            if failed
-            else f'CIS Kubernetes {CONTROL.id} passed on {host}: kube-apiserver authenticates clients by certificate'
-        )
-        self.event(
-            {
-                'timestamp': int(now),
-                'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': title,
-                'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
-                'alert_type': 'error' if failed else 'success',
-                'priority': 'normal',
-                'host': host,
-                'aggregation_key': f'{CONTROL.rule_id}:{host}',
-                'source_type_name': self.__NAMESPACE__,
-                'tags': [*self._verdict_tags(verdict), *self._compliance_tags(status)],
-            }
-        )
-        self._announcement = Announcement(status, now, monotonic)
-        self.write_persistent_cache(self.STATE_KEY, announcement_to_cache(self._announcement))
-
-    def _read_cache(self, key: str) -> str:
-        try:
-            return self.read_persistent_cache(key)
-        except Exception:  # the Agent answers '' on its own errors; a stub or a future Agent might raise
-            return ''
-
-    def _send_finding(self, verdict: Finding, now: float) -> None:
-        """The node's finding as a log (findings.py), on change and again every findings_log_interval."""
-        if not self._logs_checked:
-            self._logs_checked = True
-            if not is_affirmative(datadog_agent.get_config('logs_enabled')):
-                self.warning(
-                    "CIS %s findings are sent as logs, but the Agent's log collection is off: set `logs_enabled: "
-                    'true` in datadog.yaml (DD_LOGS_ENABLED=true) and keep the `logs:` entry of conf.yaml, or set '
-                    '`findings_logs: false`. Service checks, metrics and events are sent as before.',
-                    CONTROL.id,
-                )
-        monotonic = self._monotonic()
-        if not self._sent_finding_read:
-            self._sent_finding_read = True
-            self._sent_finding = sent_finding_from_cache(self._read_cache(self.FINDING_KEY), now, monotonic)
-        host = datadog_agent.get_hostname()
-        interval = self.settings.findings_log_interval
-        log = finding_log(
-            verdict,
-            host=host,
-            now=now,
-            interval=interval,
-            benchmark_version=self.settings.benchmark_version,
-            remediation=remediation(verdict.distribution),
-        )
-        fingerprint = finding_fingerprint(log)
-        if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
-            return
-        log['ddtags'] = ','.join([*self._verdict_tags(verdict), *self._compliance_tags(finding_result(verdict))])
-        self.send_log(self._for_agent(log))
-        self._sent_finding = SentFinding(fingerprint, now, monotonic)
-        self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
-
-    def _compliance_tags(self, status: str) -> list[str]:
-        return [
-            f'compliance_framework:{CONTROL.framework}',
-            f'compliance_rule:{CONTROL.rule_id}',
-            f'compliance_status:{status}',
-        ]
-
-    def _for_agent(self, value):
-        """Every string of a log, scrubbed of secrets and as text the Agent accepts."""
-        if isinstance(value, str):
-            return agent_text(self.sanitize(value))
-        if isinstance(value, dict):
-            return {key: self._for_agent(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self._for_agent(item) for item in value]
-        return value

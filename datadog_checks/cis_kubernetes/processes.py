@@ -13,17 +13,34 @@ from .flags import effective_flags
 from .procfs import process_name, read_proc_bytes, split_cmdline
 
 APISERVER_PROGRAM = 'kube-apiserver'
-# Programs that run kube-apiserver inside them: program -> (kind, the subcommands that do; None for any).
+# Every rule below is as narrow as the evidence for it: tests/data/process_identities.yaml holds what real nodes show
+# (rendered in docs/process-identities.md) and tests/test_identities.py proves each row against these rules.
+# Names of the executable (/proc/<pid>/exe) or, when it is hidden, of the process (comm) worth a closer look.
+CANDIDATE_NAMES = frozenset(
+    {
+        'kube-apiserver',
+        'hyperkube',
+        'k3s',  # k3s's multi-call binary; in its container image, /bin/k3s itself
+        'k3s-server',  # comm of a k3s server installed by get.k3s.io (exec'd through <data-dir>/data/<hash>/bin)
+        'containerd',  # older k3s releases named their multi-call binary containerd (k3d issue 968: lsof)
+        'kubelite',
+        'microshift',
+        'openshift',
+    }
+)
+# Programs that run kube-apiserver inside them: comm -> (kind, the subcommands that do; None for any).
 EMBEDDING_PROGRAMS = {
     'hyperkube': ('kube-apiserver', frozenset({'apiserver', 'kube-apiserver'})),
-    'k3s': ('k3s', frozenset({'server'})),
+    'k3s': ('k3s', frozenset({'server'})),  # k3s's container image runs `/bin/k3s server` in-process
+    'k3s-server': ('k3s', None),  # the comm says server whatever the title says (k3s issue 10616: titled `agent`)
     'kubelite': ('microk8s', None),
     'microshift': ('microshift', frozenset({'run'})),
     'openshift': ('openshift-3', frozenset({'start'})),
 }
 # Processes whose presence says this node runs (or should run) a control plane.
-WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`
+WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`, `k0s controller`: see witness()
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
+FALSE_WORDS = frozenset({'0', 'f', 'F', 'false', 'FALSE', 'False'})  # Go's strconv.ParseBool, as pflag reads a bool
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,15 @@ class ApiserverProcess:
 
 
 def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on a program or process name alone."""
-    return program.startswith(APISERVER_PROGRAM) or program in EMBEDDING_PROGRAMS
+    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
+    return program in CANDIDATE_NAMES
+
+
+def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
+    if argv and ' ' in argv[0] and not any(argv[1:]):
+        return argv[0].split(), True
+    return list(argv), False
 
 
 def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
@@ -53,21 +77,24 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
     Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
     text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
-    are not the apiserver.
+    are not the apiserver; and never from a prefix of a name (kops's `kube-apiserver-healthcheck` sidecar shows as
+    `kube-apiserver-`).
     """
-    hidden = False
-    if argv and ' ' in argv[0] and not any(argv[1:]):  # a rewritten process title, as k3s does
-        argv, hidden = argv[0].split(), True
+    argv, hidden = process_title(argv)
     if not argv:
         return None
     program = argv[0].rsplit('/', 1)[-1]
-    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:
+    if comm == 'k3s-server' and program == 'k3s':  # argv[0] is the k3s the service started; comm, the symlink
+        return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
+    if program != comm:
         return None
-    if program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-'):
+    if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
     kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
     if kind is None:
         return None
+    if kind == 'microk8s':  # a MicroK8s worker (clustered.lock) runs kubelite with --start-control-plane=false
+        return None if _starts_no_control_plane(argv[1:]) else (kind, tuple(argv[1:]), hidden)
     if subcommands is None:
         return kind, tuple(argv[1:]), hidden
     if len(argv) < 2 or argv[1] not in subcommands:
@@ -78,6 +105,50 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
             return None
         return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
     return kind, tuple(argv[2:]), hidden
+
+
+def _starts_no_control_plane(args: Sequence[str]) -> bool:
+    """kubelite's boolean --start-control-plane (default true), the last occurrence winning, as pflag reads it."""
+    value = 'true'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--start-control-plane':
+            value = given if has_value else 'true'
+    return value in FALSE_WORDS
+
+
+def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
+    """The name of a process that says this node should run kube-apiserver, or None.
+
+    `rke2 server` (the kubelet starts the apiserver from the manifest rke2 writes) and `k0s controller` (it runs
+    kube-apiserver as its child). rke2 rewrites its title like k3s, and some releases titled a server `rke2 agent`
+    (rke2 issue 6430): then its systemd unit, read from `/proc/<pid>/cgroup`, tells.
+    """
+    if comm in WITNESS_PROGRAMS:
+        return comm
+    words, _ = process_title(argv)
+    if not words or words[0].rsplit('/', 1)[-1] != comm:
+        return None
+    subcommand = words[1] if len(words) > 1 else ''
+    if comm == 'rke2' and (subcommand == 'server' or (subcommand == 'agent' and 'rke2-server.service' in cgroup)):
+        return None if disables_apiserver(words[2:]) else 'rke2'
+    if comm == 'k0s' and subcommand == 'controller':
+        return 'k0s'
+    return None
+
+
+def disables_apiserver(args: Sequence[str]) -> bool:
+    """`--disable-apiserver` of k3s and rke2 on a visible command line (their configuration is read elsewhere)."""
+    value = 'false'
+    for arg in args:
+        if arg == '--':
+            break
+        name, has_value, given = arg.partition('=')
+        if name == '--disable-apiserver':
+            value = given if has_value else 'true'
+    return value not in FALSE_WORDS
 
 
 PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ProcessLookupError, OSError)
@@ -128,7 +199,8 @@ def _program(proc_fd: int, pid: str) -> str:
 @dataclass(frozen=True)
 class ProcessScan:
     apiservers: tuple[ApiserverProcess, ...]
-    witnesses: frozenset[str]  # WITNESS_PROGRAMS seen running: kubelet, rke2 server
+    witnesses: frozenset[str]  # seen running: kubelet, rke2 (server), k0s (controller)
+    supervisors: tuple[tuple[str, int], ...] = ()  # (witness, pid) of the supervisors among them: rke2, k0s
     sees_others: bool = True  # init (pid 1) is listed: procfs does not hide other users' processes (hidepid)
     listed: int = 1  # processes listed at all
 
@@ -136,6 +208,7 @@ class ProcessScan:
 def scan_processes(procfs: str) -> ProcessScan:
     found = []
     witnesses = set()
+    supervisors: list[tuple[str, int]] = []
     proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
@@ -143,8 +216,12 @@ def scan_processes(procfs: str) -> ProcessScan:
             if not pid.isdigit():
                 continue
             program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS or (program == 'rke2' and _is_rke2_server(procfs, pid)):
-                witnesses.add(program)
+            if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
+                seen = _witness(procfs, pid, program)
+                if seen is not None:
+                    witnesses.add(seen)
+                    if seen in SUPERVISOR_NAMES:
+                        supervisors.append((seen, int(pid)))
             elif might_be_apiserver(program):
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -154,17 +231,25 @@ def scan_processes(procfs: str) -> ProcessScan:
     return ProcessScan(
         apiservers=tuple(found),
         witnesses=frozenset(witnesses),
+        supervisors=tuple(supervisors),
         sees_others='1' in pids,
         listed=sum(pid.isdigit() for pid in pids),
     )
 
 
-def _is_rke2_server(procfs: str, pid: str) -> bool:
+SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
+
+
+def _witness(procfs: str, pid: str, program: str) -> str | None:
+    if program in WITNESS_PROGRAMS:
+        return program
     try:
+        comm = process_name(procfs, int(pid))
         argv = split_cmdline(read_proc_bytes(procfs, int(pid), 'cmdline'))
+        cgroup = read_proc_bytes(procfs, int(pid), 'cgroup', limit=4096).decode('utf-8', 'replace')
     except OSError:
-        return False
-    return argv[1:2] == ['server']
+        return None
+    return witness(comm, argv, cgroup)
 
 
 def is_same_process_running(process: ApiserverProcess) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..control import CONTROL
 from ..files_in_root import list_dir_in_root, read_text_in_root
 from ..flags import effective_flags
-from ..processes import ApiserverProcess
+from ..processes import ApiserverProcess, disables_apiserver
+from ..procfs import process_environment
 from .setting import ClientCaSetting, as_list, as_mapping, load_yaml
 
 K3S_DATA_DIR = '/var/lib/rancher/k3s'
@@ -21,7 +22,29 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
     args, args_origin = list(process.args), 'the k3s command line'
     if process.args_hidden:  # k3s rewrote its process title: its arguments are those of the service that started it
         args, args_origin = _k3s_unit_arguments(root, cwd)
-    config_path = (_k3s_option(args, 'config', 'c') or [K3S_CONFIG])[-1]
+    # pkg/configfilearg: --config/-c, else $K3S_CONFIG_FILE, else the default
+    config_path = (_k3s_option(args, 'config', 'c') or [_k3s_environment(base).get('K3S_CONFIG_FILE') or K3S_CONFIG])[
+        -1
+    ]
+    config = k3s_style_config(root, cwd, config_path)
+    if disables_apiserver(['--disable-apiserver=' + v for v in as_list(config.get('disable-apiserver'))] + args):
+        return ClientCaSetting(None, 'config_file', 'k3s', config_path, no_apiserver='k3s runs with disable-apiserver')
+    data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
+    default = f'{data_dir}/server/tls/client-ca.crt'
+    # configfilearg puts the configuration's values before the command line's: a list flag gets them in that order.
+    config_args, cli_args = as_list(config.get('kube-apiserver-arg')), _k3s_option(args, 'kube-apiserver-arg')
+    value = _k3s_client_ca(default, config_args + cli_args)
+    if value != _k3s_client_ca(default, config_args):
+        source = 'config_file' if process.args_hidden else 'process'
+        return ClientCaSetting(value, source, 'k3s', args_origin)
+    if value != default or CONTROL.flag in effective_flags(k3s_apiserver_arguments({}, config_args)):
+        return ClientCaSetting(value, 'config_file', 'k3s', config_path)
+    return ClientCaSetting(value, 'distribution_default', 'k3s', 'the k3s default')
+
+
+def k3s_style_config(root: str, cwd: str, config_path: str) -> dict:
+    """The configuration file of k3s (or rke2, which reads it with k3s's configfilearg), then its `<file>.d/*.yaml`
+    drop-ins in name order: a later key replaces an earlier one, `key+:` appends to a list."""
     config: dict = {}
     for path in [config_path] + [
         f'{config_path}.d/{name}' for name in list_dir_in_root(root, f'{config_path}.d') if name.endswith('.yaml')
@@ -29,20 +52,44 @@ def k3s_setting(base: str, process: ApiserverProcess) -> ClientCaSetting:
         text, _ = read_text_in_root(root, cwd, path)
         document = load_yaml(text) if text else None
         for key, value in as_mapping(document).items():
-            if str(key).endswith('+'):  # k3s drop-ins append to a list with `key+:`
+            if str(key).endswith('+'):
                 config[key[:-1]] = as_list(config.get(key[:-1])) + as_list(value)
             else:
                 config[key] = value
-    data_dir = (_k3s_option(args, 'data-dir', 'd') or [config.get('data-dir') or K3S_DATA_DIR])[-1]
-    cli_args = _k3s_option(args, 'kube-apiserver-arg')
-    user_args = as_list(config.get('kube-apiserver-arg')) + cli_args
-    flags = effective_flags(['--' + arg.lstrip('-') for arg in user_args])
-    if CONTROL.flag in flags:
-        from_cli = CONTROL.flag in effective_flags(['--' + arg.lstrip('-') for arg in cli_args])
-        origin = args_origin if from_cli else config_path
-        source = 'process' if from_cli and not process.args_hidden else 'config_file'
-        return ClientCaSetting(flags[CONTROL.flag], source, 'k3s', origin)
-    return ClientCaSetting(f'{data_dir}/server/tls/client-ca.crt', 'distribution_default', 'k3s', 'the k3s default')
+    return config
+
+
+def _k3s_client_ca(default: str, extra_args: Sequence[str]) -> str | None:
+    return effective_flags(k3s_apiserver_arguments({CONTROL.flag: default}, extra_args)).get(CONTROL.flag)
+
+
+def k3s_apiserver_arguments(defaults: Mapping[str, str], extra_args: Sequence[str]) -> list[str]:
+    """The arguments k3s hands kube-apiserver: its defaults combined with kube-apiserver-arg entries as k3s's
+    GetArgs does (pkg/daemons/config/types.go, later pkg/util/args.go): `name=value` replaces the default but keeps
+    earlier entries for that name, `name+=value` appends after the default, `name-=value` puts the value before it,
+    a bare `name` means `name=true`; names are sorted, values of one name kept in order (pflag: the last one wins)."""
+    initial = dict(defaults)
+    values: dict[str, list[str]] = {}
+    for entry in extra_args:
+        name, has_value, value = entry.removeprefix('--').partition('=')
+        value = value if has_value else 'true'
+        cleaned = name.rstrip('-+')
+        before = ([initial[cleaned]] if cleaned in initial else []) + values.get(cleaned, [])
+        if name.endswith('+'):
+            values[cleaned] = [*before, value]
+        elif name.endswith('-'):
+            values[cleaned] = [value, *before]
+        else:
+            values[cleaned] = [*values.get(cleaned, []), value]
+        initial.pop(cleaned, None)
+    for name, value in initial.items():
+        values[name] = [value]
+    return [f'--{name.removeprefix("--")}={value}' for name in sorted(values) for value in values[name]]
+
+
+def _k3s_environment(base: str) -> dict[str, str]:
+    procfs, _, pid = base.rpartition('/')
+    return process_environment(procfs, int(pid)) if pid.isdigit() else {}
 
 
 def _k3s_option(args: Sequence[str], *names: str) -> list[str]:

@@ -115,4 +115,4 @@ def _shell_apiserver_arguments(args: Sequence[str]) -> list[str] | None:
 
 
 def _is_apiserver_program(program: str) -> bool:
-    return program == APISERVER_PROGRAM or program.startswith(APISERVER_PROGRAM + '-')  # as identify() names it
+    return program == APISERVER_PROGRAM  # exactly: kops's kube-apiserver-healthcheck is not the apiserver

@@ -15,6 +15,7 @@ class ClientCaSetting:
     distribution: str
     origin: str = ''  # the file the value was read from, for messages
     unjudgeable: str = ''  # why the setting cannot be judged from this node
+    no_apiserver: str = ''  # why this process, though it could, runs no kube-apiserver (k3s --disable-apiserver)
 
 
 def load_yaml(text: str):
