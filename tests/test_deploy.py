@@ -261,7 +261,9 @@ def test_the_installed_values_meet_the_charts_values_schema():
     schema = json.loads((CHART / 'values.schema.json').read_text())
     jsonschema.validate(install_values(), schema, cls=jsonschema.Draft7Validator)
     with pytest.raises(jsonschema.ValidationError):  # the schema does bite
-        jsonschema.validate(install_values(extra={'registryMigrationMode': 'sometimes'}), schema, cls=jsonschema.Draft7Validator)
+        jsonschema.validate(
+            install_values(extra={'registryMigrationMode': 'sometimes'}), schema, cls=jsonschema.Draft7Validator
+        )
 
 
 # -- the Agent's run directory survives container restarts --------------------------------------------------------
@@ -444,4 +446,3 @@ def test_the_readme_says_what_to_set_on_apparmor_hosts_and_the_settings_are_vali
         resource = coalesce(operator_documents()['DatadogAgent'], block)
         jsonschema.validate(resource, operator_schema(), cls=jsonschema.Draft7Validator)
         assert resource['spec']['override']['nodeAgent']['containers']['agent']['appArmorProfileName'] == 'unconfined'
-
