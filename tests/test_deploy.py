@@ -346,7 +346,8 @@ def test_every_cache_entry_the_check_writes_lands_in_the_host_mounted_directory(
 
 def test_the_state_mount_does_not_collide_with_the_charts_own():
     # Kubernetes refuses two mounts at one path and two volumes of one name; a mount below the chart's run directory
-    # mount is applied after it (the runtime orders mounts by depth).
+    # mount is applied after it (containerd's CRI plugin, withMounts, sorts mounts by path depth, orderedMounts, "so
+    # that high level mounts don't shadow other mounts"; CRI-O and Docker do the same).
     helm_values = shipped_values()['agents']
     mount = assert_state_kept_on_the_host(helm_values['volumes'], helm_values['volumeMounts'])
     assert mount.startswith(render_deploy.AGENT_RUN_PATH + '/')
