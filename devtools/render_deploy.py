@@ -33,7 +33,7 @@ AGENT_CAPABILITIES = ['SYS_PTRACE', 'DAC_READ_SEARCH']
 # announce every node's status again.
 AGENT_RUN_PATH = '/opt/datadog-agent/run'
 # The Agent stores `write_persistent_cache(key)` of a check at run_path/<check_id up to its first ':'>/<rest>
-# (DataDog/datadog-agent pkg/persistentcache/persistentcache.go getFileForKey; the check id is
+# (DataDog/datadog-agent@17327f73 pkg/persistentcache/persistentcache.go getFileForKey; the check id is
 # "<check name>:[<instance name>:]<hash>", pkg/collector/check/id BuildID): the check's own directory. Only that
 # directory is kept on the host, so nothing else the Agent does changes (no log collection switched on).
 CACHE_DIRECTORY = 'cis_kubernetes'

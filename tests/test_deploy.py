@@ -11,8 +11,10 @@ PyPI, so none is run here.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -49,8 +51,13 @@ def operator_documents() -> dict[str, dict]:
     return kinds
 
 
-def chart_defaults() -> dict:
+@functools.cache
+def _chart_defaults() -> dict:
     return yaml.safe_load((CHART / 'values.yaml').read_text())
+
+
+def chart_defaults() -> dict:
+    return copy.deepcopy(_chart_defaults())
 
 
 def coalesce(defaults: dict, overrides: dict) -> dict:
@@ -154,6 +161,21 @@ def test_braces_in_the_check_file_never_break_the_chart(helm, source, style):
     values_text = render_deploy.helm_values(source)
     checksd = yaml.safe_load(values_text)['datadog']['checksd']
     assert helm.tpl_to_yaml(checksd, install_values(), style) == {'cis_kubernetes.py': source}
+
+
+def test_random_text_of_template_characters_survives_the_chart(helm):
+    # A seeded sample of texts made of what text/template and YAML treat specially, each through the escaping and
+    # the chart's tpl (in the two YAML styles toYaml uses for multi-line strings).
+    rng = random.Random(1231)
+    values = {'datadog': {'clusterName': CLUSTER}}  # the text reads no value: the smallest context keeps this quick
+    alphabet = ['{', '{{', '}', '}}', '`', '"', "'", '\\', '-', ' ', '\n', '\t', '/*', '*/', '.', '$', '|', 'a', 'é']
+    for _ in range(60):
+        source = ''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if '<no value>' in source:
+            continue
+        checksd = yaml.safe_load(render_deploy.helm_values(source))['datadog']['checksd']
+        for style in (None, '"'):
+            assert helm.tpl_to_yaml(checksd, values, style) == {'cis_kubernetes.py': source}, source
 
 
 def test_without_the_escaping_braces_would_break_the_chart(helm):
@@ -282,7 +304,7 @@ RUN_PATH_VOLUME = re.compile(
 
 
 def agent_file_for_key(run_path: str, key: str) -> str:
-    """Where the Agent stores write_persistent_cache(key): DataDog/datadog-agent
+    """Where the Agent stores write_persistent_cache(key): DataDog/datadog-agent@17327f73
     pkg/persistentcache/persistentcache.go getFileForKey (split at the first ':', the first part a directory,
     characters outside [a-zA-Z0-9_-] removed from both parts)."""
     parts = key.split(':', 1)
