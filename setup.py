@@ -34,6 +34,7 @@ setup(
             'setuptools>=68',
             'wheel',
             'matplotlib>=3.7',
+            'jsonschema>=4.18',  # deploy/ against the Helm chart's values.schema.json and the Operator's CRD
         ],
     },
     classifiers=[

@@ -24,21 +24,73 @@ CONTROL_PLANE_TOLERATIONS = [
 ]
 # To open /proc/<pid>/root of the apiserver (another container) and files only root may read.
 AGENT_CAPABILITIES = ['SYS_PTRACE', 'DAC_READ_SEARCH']
-CHECK_CONFIG = (
-    'init_config:\n'
-    '\n'
-    'instances:\n'
-    '  - tags:\n'
-    '      - kube_cluster_name:<CLUSTER_NAME>\n'
-    '    # days_warning: 30\n'
-    '    # event_resend_interval: 86400\n'
-    '\n'
-    "# Findings as logs, for the Cloud SIEM rules in assets/security/ (needs the Agent's log collection on).\n"
-    'logs:\n'
-    '  - type: integration\n'
-    '    source: cis_kubernetes\n'
-    '    service: cis_kubernetes\n'
-)
+
+# The Agent's run_path, where the check's persistent cache (the status it announced) is kept. The Datadog chart
+# (DataDog/helm-charts@79f7c74f, charts/datadog/templates/_container-agent.yaml and _daemonset-volumes-linux.yaml)
+# mounts it from the host only when log collection is enabled, an emptyDir otherwise; the Operator
+# (DataDog/datadog-operator@55db5316, internal/controller/datadogagent/common/volumes.go GetVolumeForRunPath) mounts
+# an emptyDir unless its log collection feature is on. An emptyDir is lost with the container: every restart would
+# announce every node's status again.
+AGENT_RUN_PATH = '/opt/datadog-agent/run'
+# The Agent stores `write_persistent_cache(key)` of a check at run_path/<check_id up to its first ':'>/<rest>
+# (DataDog/datadog-agent@17327f73 pkg/persistentcache/persistentcache.go getFileForKey; the check id is
+# "<check name>:[<instance name>:]<hash>", pkg/collector/check/id BuildID): the check's own directory. Only that
+# directory is kept on the host, so nothing else the Agent does changes (no log collection switched on).
+CACHE_DIRECTORY = 'cis_kubernetes'
+STATE_VOLUME = {
+    'name': 'cis-kubernetes-state',
+    'hostPath': {'path': f'/var/lib/datadog-agent/{CACHE_DIRECTORY}', 'type': 'DirectoryOrCreate'},
+}
+STATE_VOLUME_MOUNT = {'name': 'cis-kubernetes-state', 'mountPath': f'{AGENT_RUN_PATH}/{CACHE_DIRECTORY}'}
+
+# The chart passes datadog.confd and datadog.checksd through Helm's `tpl` (charts/datadog/templates/
+# confd-configmap.yaml, checksd-configmap.yaml): the cluster name given once with --set datadog.clusterName is the
+# check's tag too, and Helm refuses to install without it (`required`, Helm's pkg/engine/engine.go).
+# Backquotes, not double quotes: toYaml writes a string with a trailing space double-quoted, escaping `"`.
+HELM_CLUSTER_NAME = '{{ required `set datadog.clusterName` .Values.datadog.clusterName }}'
+CLUSTER_NAME_PLACEHOLDER = '<CLUSTER_NAME>'
+# Helm deletes every "<no value>" from what a template renders (pkg/engine/engine.go renderWithReferences): no
+# escaping survives that, so a check file holding it cannot be shipped through the chart.
+HELM_NO_VALUE = '<no value>'
+
+# The Operator mounts extraChecksd/extraConfd given as configDataMap only through a fallback: it lists, as the
+# volume's items, the keys whose text parses as a YAML mapping (object/volume/volumes.go
+# GetVolumeFromMultiCustomConfig); a Python file is mounted only because an empty list means "every key". A
+# ConfigMap referenced by name, with its items, is the mechanism the CRD documents (MultiCustomConfig.ConfigMap,
+# api/datadoghq/v2alpha1/datadogagent_types.go).
+OPERATOR_CONFIGMAP = 'datadog-cis-kubernetes'
+CHECK_KEY = 'cis_kubernetes.py'
+CONFIG_KEY = 'cis_kubernetes.yaml'
+
+
+def check_config(cluster_name: str) -> str:
+    return (
+        'init_config:\n'
+        '\n'
+        'instances:\n'
+        '  - tags:\n'
+        f'      - kube_cluster_name:{cluster_name}\n'
+        '    # days_warning: 30\n'
+        '    # event_resend_interval: 86400\n'
+        '\n'
+        "# Findings as logs, for the Cloud SIEM rules in assets/security/ (needs the Agent's log collection on).\n"
+        'logs:\n'
+        '  - type: integration\n'
+        '    source: cis_kubernetes\n'
+        '    service: cis_kubernetes\n'
+    )
+
+
+CHECK_CONFIG = check_config(CLUSTER_NAME_PLACEHOLDER)
+
+
+def helm_literal(text: str) -> str:
+    """`text` as a Helm template whose output is `text`: `{{` is the only sequence text/template reads as an action
+    (`}}` alone is text), so each one becomes an action printing it. A raw string (backquotes) needs no escaping in
+    any YAML style the chart's toYaml may choose."""
+    if HELM_NO_VALUE in text:
+        raise ValueError(f'{HELM_NO_VALUE!r} in the check file: Helm deletes it from every rendered template')
+    return text.replace('{{', '{{`{{`}}')
 
 
 class _Dumper(yaml.SafeDumper):
@@ -61,54 +113,81 @@ def helm_values(check_source: str) -> str:
     values = {
         'datadog': {
             'apiKeyExistingSecret': 'datadog-secret',
-            'clusterName': '<CLUSTER_NAME>',
             'useHostPID': True,
-            'confd': {'cis_kubernetes.yaml': CHECK_CONFIG},
-            'checksd': {'cis_kubernetes.py': check_source},
+            # The check's findings go out as logs (its `logs:` entry); collecting containers' logs stays off.
+            'logs': {'enabled': True, 'containerCollectAll': False},
+            'confd': {CONFIG_KEY: check_config(HELM_CLUSTER_NAME)},
+            'checksd': {CHECK_KEY: helm_literal(check_source)},
         },
         'agents': {
             'tolerations': CONTROL_PLANE_TOLERATIONS,
             'containers': {'agent': {'securityContext': {'capabilities': {'add': AGENT_CAPABILITIES}}}},
+            'volumes': [STATE_VOLUME],
+            'volumeMounts': [STATE_VOLUME_MOUNT],
         },
     }
     header = (
         '# Values for the official Datadog Helm chart: the cis_kubernetes check on every node, control-plane nodes\n'
-        '# included. Generated by `python -m devtools.render_deploy` from checks.d/cis_kubernetes.py.\n'
+        '# included. Generated by `python -m devtools.render_deploy` from checks.d/cis_kubernetes.py: the chart\n'
+        '# renders datadog.checksd through `tpl`, so every "{{" of the check is written here as {{`{{`}}.\n'
         '#   kubectl create secret generic datadog-secret --from-literal api-key=<DATADOG_API_KEY>\n'
-        '#   helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml\n'
+        '#   helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml --set datadog.clusterName=<NAME>\n'
+        '# The cluster name is given once: the chart checks it and the check tags with it (kube_cluster_name).\n'
+        '# AppArmor hosts: see README.md, Troubleshooting.\n'
     )
     return _dump(header, values)
 
 
 def operator_resource(check_source: str) -> str:
+    configmap = {
+        'apiVersion': 'v1',
+        'kind': 'ConfigMap',
+        'metadata': {'name': OPERATOR_CONFIGMAP},
+        'data': {CHECK_KEY: check_source, CONFIG_KEY: CHECK_CONFIG},
+    }
     resource = {
         'apiVersion': 'datadoghq.com/v2alpha1',
         'kind': 'DatadogAgent',
         'metadata': {'name': 'datadog'},
         'spec': {
             'global': {
-                'clusterName': '<CLUSTER_NAME>',
+                'clusterName': CLUSTER_NAME_PLACEHOLDER,
                 'credentials': {'apiSecret': {'secretName': 'datadog-secret', 'keyName': 'api-key'}},
             },
+            # The check's findings go out as logs (its `logs:` entry); collecting containers' logs stays off.
+            'features': {'logCollection': {'enabled': True, 'containerCollectAll': False}},
             'override': {
                 'nodeAgent': {
                     'hostPID': True,
                     'tolerations': CONTROL_PLANE_TOLERATIONS,
-                    'containers': {'agent': {'securityContext': {'capabilities': {'add': AGENT_CAPABILITIES}}}},
-                    'extraConfd': {'configDataMap': {'cis_kubernetes.yaml': CHECK_CONFIG}},
-                    'extraChecksd': {'configDataMap': {'cis_kubernetes.py': check_source}},
+                    'containers': {
+                        'agent': {
+                            'securityContext': {'capabilities': {'add': AGENT_CAPABILITIES}},
+                            'volumeMounts': [STATE_VOLUME_MOUNT],
+                        }
+                    },
+                    'volumes': [STATE_VOLUME],
+                    'extraConfd': {
+                        'configMap': {'name': OPERATOR_CONFIGMAP, 'items': [{'key': CONFIG_KEY, 'path': CONFIG_KEY}]}
+                    },
+                    'extraChecksd': {
+                        'configMap': {'name': OPERATOR_CONFIGMAP, 'items': [{'key': CHECK_KEY, 'path': CHECK_KEY}]}
+                    },
                 }
             },
         },
     }
     header = (
-        '# A DatadogAgent resource for the Datadog Operator: the cis_kubernetes check on every node,\n'
-        '# control-plane nodes included.\n'
+        '# For the Datadog Operator: a ConfigMap holding the cis_kubernetes check and its configuration, and a\n'
+        '# DatadogAgent resource running it on every node, control-plane nodes included (extraChecksd and extraConfd\n'
+        '# reference the ConfigMap by name). Both go in the namespace the Operator watches.\n'
         '# Generated by `python -m devtools.render_deploy` from checks.d/cis_kubernetes.py.\n'
         '#   kubectl create secret generic datadog-secret --from-literal api-key=<DATADOG_API_KEY>\n'
-        '#   kubectl apply -f deploy/operator/datadog-agent.yaml\n'
+        "#   sed 's/<CLUSTER_NAME>/<NAME>/g' deploy/operator/datadog-agent.yaml | kubectl apply -f -\n"
+        '# AppArmor hosts: see README.md, Troubleshooting.\n'
     )
-    return _dump(header, resource)
+    documents = [_dump('', configmap), _dump('', resource)]
+    return header + '---\n'.join(documents)
 
 
 def rendered() -> dict[Path, str]:

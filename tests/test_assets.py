@@ -275,7 +275,9 @@ def assert_check_config(text: str):
 
 def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
     values = yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values.yaml').read_text())
-    assert values['datadog']['checksd']['cis_kubernetes.py'] == check_file()
+    # The chart renders checksd through tpl: the file is the check with every "{{" escaped (tests/test_deploy.py
+    # renders it as Helm does and compares byte for byte).
+    assert values['datadog']['checksd']['cis_kubernetes.py'] == render_deploy.helm_literal(check_file())
     assert_check_config(values['datadog']['confd']['cis_kubernetes.yaml'])
     assert values['datadog']['useHostPID'] is True
     assert_valid_tolerations(values['agents']['tolerations'])
@@ -284,16 +286,21 @@ def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
 
 
 def test_operator_resource_is_a_datadog_agent_embedding_the_check():
-    (resource,) = list(yaml.safe_load_all((ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()))
+    documents = list(yaml.safe_load_all((ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()))
+    (resource,) = [d for d in documents if d['kind'] == 'DatadogAgent']
+    (configmap,) = [d for d in documents if d['kind'] == 'ConfigMap']
     assert resource['apiVersion'] == 'datadoghq.com/v2alpha1'
-    assert resource['kind'] == 'DatadogAgent'
     assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', resource['metadata']['name'])
-    assert set(resource['spec']) == {'global', 'override'}
+    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', configmap['metadata']['name'])
+    assert set(resource['spec']) == {'global', 'features', 'override'}
+    assert resource['spec']['features'] == {'logCollection': {'enabled': True, 'containerCollectAll': False}}
     node_agent = resource['spec']['override']['nodeAgent']
-    assert set(node_agent) <= {'hostPID', 'tolerations', 'containers', 'extraConfd', 'extraChecksd'}
+    assert set(node_agent) <= {'hostPID', 'tolerations', 'containers', 'extraConfd', 'extraChecksd', 'volumes'}
     assert node_agent['hostPID'] is True
-    assert node_agent['extraChecksd']['configDataMap']['cis_kubernetes.py'] == check_file()
-    assert_check_config(node_agent['extraConfd']['configDataMap']['cis_kubernetes.yaml'])
+    assert node_agent['extraChecksd']['configMap']['name'] == configmap['metadata']['name']
+    assert configmap['data']['cis_kubernetes.py'] == check_file()
+    assert node_agent['extraConfd']['configMap']['name'] == configmap['metadata']['name']
+    assert_check_config(configmap['data']['cis_kubernetes.yaml'])
     assert_valid_tolerations(node_agent['tolerations'])
     assert set(node_agent['containers']) == {'agent'}
     credentials = resource['spec']['global']['credentials']['apiSecret']
