@@ -170,7 +170,9 @@ def test_missing_or_irregular_file_fails(problem):
 
 def test_unreadable_to_the_agent_warns_how_to_grant_access():
     finding = verdict(content=CaFileContent(None, 'permission', 'permission denied to the Agent'))
-    assert (finding.status, finding.compliant) == (AgentCheck.WARNING, True)
+    # The flag is verified, the file is not: a WARNING that claims no compliance either way.
+    assert (finding.status, finding.compliant, finding.verified) == (AgentCheck.WARNING, None, False)
+    assert finding.reason.startswith('WARNING: not verified')
     assert 'root' in finding.reason
 
 

@@ -22,6 +22,7 @@ try:  # the Agent provides this module; outside it, the stub from datadog_checks
 except ImportError:  # pragma: no cover - depends on where the check runs
     from datadog_checks.base.stubs import datadog_agent
 
+from .access import Credentials, path_access
 from .ca_bundle import CaBundle, ca_bundle_from_pem
 from .config import KNOWN_OPTIONS, Settings
 from .control import CONTROL, CONTROL_TAG
@@ -32,6 +33,7 @@ from .files_in_root import read_file_in_root
 from .flags import secret_flag_values
 from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
+from .procfs import process_credentials
 from .reporting import compliance_status, event_text, remediation
 
 
@@ -176,17 +178,23 @@ class CisKubernetesCheck(AgentCheck):
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
         base = f'{procfs}/{process.pid}'
-        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
+        credentials = process_credentials(procfs, process.pid)
+        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now, credentials)
         manifest = self._manifests.get(process.pid)
         return finding if manifest is None else against_manifest(finding, *manifest)
 
-    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
-        content = bundle = None
+    def _judge(
+        self, process, setting: ClientCaSetting, root: str, cwd: str, now: float, credentials: Credentials | None
+    ) -> Finding:
+        """`credentials`: the apiserver's, to decide whether it may read the file (None without a process)."""
+        content = bundle = access = None
         if setting.value and not setting.unjudgeable:
             content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
             if content.data is not None:
                 bundle = self._bundle(f'{root}:{setting.value}', content.data)
-        return judge(process, setting, content, bundle, now, self.settings.days_warning)
+                if process is not None:
+                    access = path_access(credentials, content.steps)
+        return judge(process, setting, content, bundle, now, self.settings.days_warning, access)
 
     def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
@@ -214,7 +222,7 @@ class CisKubernetesCheck(AgentCheck):
             return None
         # A manifest but no kubelet either: the Agent does not see the host's processes, so judge the manifest.
         setting = ClientCaSetting(value, 'manifest', distribution, path)
-        finding = self._judge(None, setting, host_root, host_root, now)
+        finding = self._judge(None, setting, host_root, host_root, now, None)
         note = (
             f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
             "(run it in the host's PID namespace to judge the running apiserver)."
@@ -278,19 +286,21 @@ class CisKubernetesCheck(AgentCheck):
             if not due:
                 return
         host = datadog_agent.get_hostname()
-        failed = status == 'failed'
-        title = (
-            f'CIS Kubernetes {CONTROL.id} failed on {host}: kube-apiserver client certificate authentication'
-            if failed
-            else f'CIS Kubernetes {CONTROL.id} passed on {host}: kube-apiserver authenticates clients by certificate'
-        )
+        title, alert_type = {
+            'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
+            'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
+            'not_verified': (
+                f'not verified on {host}: --client-ca-file is set, the Agent could not see the file',
+                'warning',
+            ),
+        }[status]
         self.event(
             {
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': title,
+                'msg_title': f'CIS Kubernetes {CONTROL.id} {title}',
                 'msg_text': self.sanitize(event_text(verdict, remediation(verdict.distribution))),
-                'alert_type': 'error' if failed else 'success',
+                'alert_type': alert_type,
                 'priority': 'normal',
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',

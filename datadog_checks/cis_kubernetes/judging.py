@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .access import Access
 from .ca_bundle import CaBundle
 from .distributions.setting import ClientCaSetting
 from .files_in_root import CaFileContent
@@ -17,7 +18,8 @@ SECONDS_PER_DAY = 86400.0
 STATUS_SEVERITY = {CRITICAL: 3, UNKNOWN: 2, WARNING: 1, OK: 0}
 
 
-# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged.
+# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged; nor is a finding
+# whose file the Agent could not see (`verified` False: the flag is set, the file is unknown).
 COMPLIANT_BY_STATUS = {OK: True, WARNING: True, CRITICAL: False}
 
 
@@ -33,10 +35,11 @@ class Finding:
     days_left: float | None = None
     distribution: str = 'kubernetes'
     source: str = 'process'
+    verified: bool = True  # False: the Agent could not see the file, so the control was not verified
 
     @property
     def compliant(self) -> bool | None:
-        return COMPLIANT_BY_STATUS.get(self.status)
+        return COMPLIANT_BY_STATUS.get(self.status) if self.verified else None
 
 
 def judge(
@@ -46,13 +49,15 @@ def judge(
     bundle: CaBundle | None,
     now: float,
     days_warning: int,
+    access: Access | None = None,
 ) -> Finding:
-    """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
-    finding = _judge(process, setting, content, bundle, now, days_warning)
+    """The verdict for one apiserver given its effective --client-ca-file, what the file holds and whether the
+    apiserver's own credentials reach it (`access`; None when there is no process to ask)."""
+    finding = _judge(process, setting, content, bundle, now, days_warning, access)
     return replace(finding, distribution=setting.distribution, source=setting.source)
 
 
-def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
+def _judge(process, setting, content, bundle, now, days_warning, access) -> Finding:
     who = process.label if process is not None else 'kube-apiserver'
     ca_file = setting.value
     where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
@@ -72,12 +77,25 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
             return Finding(CRITICAL, reason, process, ca_file)
         if problem == 'permission':
             reason = (
-                f'WARNING: --client-ca-file is set on {who} but the Agent cannot read {ca_file} ({detail}). '
-                'Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
+                f'WARNING: not verified: {who} sets --client-ca-file to {ca_file}{where} (verified), but the Agent '
+                f'cannot read the file ({detail}), so whether it exists and holds a valid CA certificate was not '
+                'verified. Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
                 'CAP_DAC_READ_SEARCH) to verify the file.'
             )
-            return Finding(WARNING, reason, process, ca_file)
+            return Finding(WARNING, reason, process, ca_file, verified=False)
         return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
+    if access is not None and access.allowed is False:
+        reason = (
+            f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
+            'restart with it.'
+        )
+        return Finding(CRITICAL, reason, process, ca_file)
+    if access is not None and access.allowed is None:
+        reason = (
+            f'WARNING: not verified: {the_file} was read by the Agent, but whether the apiserver itself may read it '
+            f'was not verified: {access.reason}.'
+        )
+        return Finding(WARNING, reason, process, ca_file, bundle, verified=False)
     assert bundle is not None
     cas = bundle.ca_certificates
     days_left = round((min(c.not_after for c in cas) - now) / SECONDS_PER_DAY, 2) if cas else None
@@ -130,5 +148,5 @@ def against_manifest(finding: Finding, manifest: str, manifest_value: str | None
 
 
 def node_verdict(findings: Sequence[Finding]) -> Finding:
-    """The worst finding over all apiserver processes of the node."""
-    return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
+    """The worst finding over all apiserver processes of the node (of equal statuses, one not verified)."""
+    return max(findings, key=lambda f: (STATUS_SEVERITY[f.status], not f.verified))

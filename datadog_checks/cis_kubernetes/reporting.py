@@ -13,6 +13,9 @@ def remediation(distribution: str) -> str:
 
 
 def compliance_status(finding: Finding) -> str | None:
+    """passed, failed, not_verified (the flag is set but the Agent could not see the file), or None (nothing judged)."""
+    if not finding.verified:
+        return 'not_verified'
     if finding.compliant is None:
         return None
     return 'passed' if finding.compliant else 'failed'
