@@ -87,7 +87,7 @@ def _judge(process, setting, content, bundle, now, days_warning, access) -> Find
     if access is not None and access.allowed is False:
         reason = (
             f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
-            'restart with it.'
+            "restart with it. Let the apiserver's user or group read the file and search its directories."
         )
         return Finding(CRITICAL, reason, process, ca_file)
     if access is not None and access.allowed is None:
