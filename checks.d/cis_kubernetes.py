@@ -1714,11 +1714,33 @@ def judge(
 ) -> Finding:
     """The verdict for one apiserver given its effective --client-ca-file, what the file holds and whether the
     apiserver's own credentials reach it (`access`; None when there is no process to ask)."""
-    finding = _judge(process, setting, content, bundle, now, days_warning, access)
+    finding = _judge(process, setting, content, bundle, now, days_warning)
+    if access is not None and content is not None and content.data is not None:
+        finding = _as_the_apiserver_reads_it(finding, access, setting)
     return replace(finding, distribution=setting.distribution, source=setting.source)
 
 
-def _judge(process, setting, content, bundle, now, days_warning, access) -> Finding:
+def _as_the_apiserver_reads_it(finding: Finding, access: Access, setting: ClientCaSetting) -> Finding:
+    """The verdict on a file the Agent read, given whether the apiserver's own credentials may read it."""
+    who = finding.process.label if finding.process is not None else 'kube-apiserver'
+    where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
+    if access.allowed is False:  # whatever it holds, the apiserver cannot load it
+        reason = (
+            f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
+            "restart with it. Let the apiserver's user or group read the file and search its directories."
+        )
+        return Finding(CRITICAL, reason, finding.process, finding.ca_file)
+    if access.allowed is None and finding.status != CRITICAL:  # a FAIL on the content stands either way
+        verdict = finding.reason.split(': ', 1)[1]
+        reason = (
+            f'WARNING: not verified: whether {who} itself may read its client CA file was not verified '
+            f'({access.reason}). What the Agent read: {verdict}'
+        )
+        return replace(finding, status=WARNING, reason=reason, verified=False)
+    return finding
+
+
+def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     who = process.label if process is not None else 'kube-apiserver'
     ca_file = setting.value
     where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
@@ -1745,18 +1767,6 @@ def _judge(process, setting, content, bundle, now, days_warning, access) -> Find
             )
             return Finding(WARNING, reason, process, ca_file, verified=False)
         return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
-    if access is not None and access.allowed is False:
-        reason = (
-            f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
-            "restart with it. Let the apiserver's user or group read the file and search its directories."
-        )
-        return Finding(CRITICAL, reason, process, ca_file)
-    if access is not None and access.allowed is None:
-        reason = (
-            f'WARNING: not verified: {the_file} was read by the Agent, but whether the apiserver itself may read it '
-            f'was not verified: {access.reason}.'
-        )
-        return Finding(WARNING, reason, process, ca_file, bundle, verified=False)
     assert bundle is not None
     cas = bundle.ca_certificates
     days_left = round((min(c.not_after for c in cas) - now) / SECONDS_PER_DAY, 2) if cas else None

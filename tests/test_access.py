@@ -13,6 +13,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -38,6 +39,7 @@ from datadog_checks.cis_kubernetes.access import (
     posix_acl_from_xattr,
 )
 from datadog_checks.cis_kubernetes.files_in_root import read_file_in_root
+from datadog_checks.cis_kubernetes.procfs import process_credentials
 from devtools.standin import set_credentials
 from tests.conftest import needs_root
 
@@ -348,3 +350,39 @@ def test_permission_rules_agree_with_the_kernel(case, workdir):
     assert content.data == b'x'
     access = path_access(credentials_from_status(status), content.steps)
     assert access.allowed is opened, access.reason
+
+
+# -- user namespaces ---------------------------------------------------------------------------------------------
+
+
+def in_new_user_namespace(*argv: str) -> subprocess.CompletedProcess:
+    """`argv` as root of a new user namespace in which only our own uid and gid (0) are mapped."""
+    return subprocess.run(['unshare', '--user', '--map-root-user', *argv], capture_output=True, timeout=10)
+
+
+USERNS_OK = shutil.which('unshare') is not None and os.geteuid() == 0 and in_new_user_namespace('true').returncode == 0
+
+
+@pytest.mark.skipif(not USERNS_OK, reason='needs root and unshare(1) allowed to create a user namespace')
+@pytest.mark.parametrize('owner', [0, NOBODY], ids=['owned_by_a_mapped_uid', 'owned_by_an_unmapped_uid'])
+def test_capabilities_in_another_user_namespace_follow_its_id_map(workdir, owner):
+    path = os.path.join(workdir, 'ca.crt')
+    with open(path, 'wb') as f:
+        f.write(b'x')
+    os.chown(path, owner, owner)
+    os.chmod(path, 0o000)  # only a capability reads it: CAP_DAC_OVERRIDE in the namespace, if the owner is mapped
+    kernel_allows = in_new_user_namespace('cat', path).returncode == 0
+    process = subprocess.Popen(['unshare', '--user', '--map-root-user', 'sleep', '30'])
+    try:
+        for _ in range(100):  # until unshare has entered the namespace and exec'd sleep
+            if os.stat(f'/proc/{process.pid}/ns/user').st_ino != os.stat('/proc/self/ns/user').st_ino:
+                break
+            time.sleep(0.01)
+        credentials = process_credentials('/proc', process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    assert credentials.mapped_uids == ((0, 0),) and credentials.mapped_gids == ((0, 0),)
+    assert credentials.has(CAP_DAC_OVERRIDE)  # in its own namespace, yet not over an unmapped file
+    content = read_file_in_root('/', '/', path, 1 << 20)
+    assert path_access(credentials, content.steps).allowed is kernel_allows is (owner == 0)
