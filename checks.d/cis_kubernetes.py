@@ -331,7 +331,10 @@ def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
 #   mapped in the process's user namespace (`capable_wrt_inode_uidgid`).
 #
 # Identifiers: the uids and gids in /proc/<pid>/status and those `stat` returns are both translated into the reader's
-# (the Agent's) user namespace, so they compare as the kernel compares its own ids. What is not modelled: Linux
+# (the Agent's) user namespace, so they compare as the kernel compares its own ids; files are reached through the
+# apiserver's own root and mounts, so an idmapped mount shows owners as the kernel checks them for the apiserver. An id
+# with no mapping in the Agent's namespace shows as the overflow id (65534) on both sides: the check assumes the Agent
+# runs in the initial user namespace, as a privileged DaemonSet does. What is not modelled: Linux
 # security modules (SELinux, AppArmor) that may deny the apiserver more than its mode does, and the
 # fs.protected_symlinks restriction on following links in sticky world-writable directories.
 # --------------------------------------------------------------------------------------------------------------
@@ -1696,7 +1699,7 @@ class Finding:
     days_left: float | None = None
     distribution: str = 'kubernetes'
     source: str = 'process'
-    verified: bool = True  # False: the Agent could not see the file, so the control was not verified
+    verified: bool = True  # False: the flag is set but the file (or the apiserver's access to it) was not verified
 
     @property
     def compliant(self) -> bool | None:
@@ -1834,7 +1837,8 @@ def remediation(distribution: str) -> str:
 
 
 def compliance_status(finding: Finding) -> str | None:
-    """passed, failed, not_verified (the flag is set but the Agent could not see the file), or None (nothing judged)."""
+    """passed, failed, not_verified (the flag is set but the file, or the apiserver's access to it, could not be
+    verified), or None (nothing judged)."""
     if not finding.verified:
         return 'not_verified'
     if finding.compliant is None:
@@ -2205,7 +2209,7 @@ class CisKubernetesCheck(AgentCheck):
             'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
             'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
             'not_verified': (
-                f'not verified on {host}: --client-ca-file is set, the Agent could not see the file',
+                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
                 'warning',
             ),
         }[status]

@@ -16,7 +16,10 @@ The rules are those of the kernel (fs/namei.c `generic_permission` and `acl_perm
   mapped in the process's user namespace (`capable_wrt_inode_uidgid`).
 
 Identifiers: the uids and gids in /proc/<pid>/status and those `stat` returns are both translated into the reader's
-(the Agent's) user namespace, so they compare as the kernel compares its own ids. What is not modelled: Linux
+(the Agent's) user namespace, so they compare as the kernel compares its own ids; files are reached through the
+apiserver's own root and mounts, so an idmapped mount shows owners as the kernel checks them for the apiserver. An id
+with no mapping in the Agent's namespace shows as the overflow id (65534) on both sides: the check assumes the Agent
+runs in the initial user namespace, as a privileged DaemonSet does. What is not modelled: Linux
 security modules (SELinux, AppArmor) that may deny the apiserver more than its mode does, and the
 fs.protected_symlinks restriction on following links in sticky world-writable directories.
 """

@@ -290,7 +290,7 @@ class CisKubernetesCheck(AgentCheck):
             'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
             'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
             'not_verified': (
-                f'not verified on {host}: --client-ca-file is set, the Agent could not see the file',
+                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
                 'warning',
             ),
         }[status]

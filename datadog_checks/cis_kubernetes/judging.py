@@ -35,7 +35,7 @@ class Finding:
     days_left: float | None = None
     distribution: str = 'kubernetes'
     source: str = 'process'
-    verified: bool = True  # False: the Agent could not see the file, so the control was not verified
+    verified: bool = True  # False: the flag is set but the file (or the apiserver's access to it) was not verified
 
     @property
     def compliant(self) -> bool | None:
