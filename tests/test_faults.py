@@ -281,7 +281,7 @@ def test_unprivileged_agent_gets_the_documented_warning_not_a_false_fail(make_ch
     # The flag was verified, the file was not: no compliance is claimed, and the event says so.
     assert message.startswith('WARNING: not verified') and 'was not verified' in message
     assert result['compliant'] == []
-    ((event,),) = [result['events']]
+    (event,) = result['events']
     assert event['alert_type'] == 'warning' and 'not verified' in event['msg_title']
     assert 'compliance_status:not_verified' in event['tags']
 
