@@ -386,3 +386,12 @@ def test_capabilities_in_another_user_namespace_follow_its_id_map(workdir, owner
     assert credentials.has(CAP_DAC_OVERRIDE)  # in its own namespace, yet not over an unmapped file
     content = read_file_in_root('/', '/', path, 1 << 20)
     assert path_access(credentials, content.steps).allowed is kernel_allows is (owner == 0)
+
+
+def test_credentials_of_a_process_that_is_gone_are_unknown(workdir):
+    assert process_credentials(workdir, 12345) is None  # a procfs without that process
+
+
+def test_credentials_of_a_process_in_our_user_namespace_need_no_id_map():
+    credentials = process_credentials('/proc', os.getpid())
+    assert (credentials.fsuid, credentials.mapped_uids, credentials.mapped_gids) == (os.geteuid(), None, None)
