@@ -6,6 +6,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/control.py
     datadog_checks/cis_kubernetes/flags.py
     datadog_checks/cis_kubernetes/scrubbing.py
+    datadog_checks/cis_kubernetes/access.py
     datadog_checks/cis_kubernetes/procfs.py
     datadog_checks/cis_kubernetes/processes.py
     datadog_checks/cis_kubernetes/files_in_root.py
@@ -38,6 +39,7 @@ import math
 import os
 import re
 import stat
+import struct
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -396,6 +398,249 @@ def looks_like_credential(value: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/access.py
+# Whether a process may read a file (pure): the kernel's discretionary access rules applied to the process's
+# credentials and to the mode, owner and POSIX ACL of every directory it searches on the way and of the file itself.
+#
+# The rules are those of the kernel (fs/namei.c `generic_permission` and `acl_permission_check`, fs/posix_acl.c
+# `posix_acl_permission`, capabilities(7), acl(5)):
+#
+# - the path walk needs search (MAY_EXEC) on every directory in which a name is looked up, `..` and the names of
+#   symbolic links included; opening the file read-only needs MAY_READ on the file;
+# - the owner (fsuid equal to the file's uid) gets the owner bits, and ACLs do not matter to it;
+# - otherwise, when the file has an access ACL and its mode has group bits, the ACL decides: named users, then the
+#   owning group and named groups (any matching entry that grants all the wanted bits), each limited by the mask,
+#   then other; with no ACL (or no group bits), the group bits when fsgid or a supplementary group owns the file and
+#   the group and other bits differ, else the other bits;
+# - when that denies: CAP_DAC_READ_SEARCH grants reading files and searching directories, CAP_DAC_OVERRIDE grants
+#   them too (executing a file only when one of its x bits is set), both only for files whose owner and group are
+#   mapped in the process's user namespace (`capable_wrt_inode_uidgid`).
+#
+# Identifiers: the uids and gids in /proc/<pid>/status and those `stat` returns are both translated into the reader's
+# (the Agent's) user namespace, so they compare as the kernel compares its own ids; files are reached through the
+# apiserver's own root and mounts, so an idmapped mount shows owners as the kernel checks them for the apiserver. An id
+# with no mapping in the Agent's namespace shows as the overflow id (65534) on both sides: the check assumes the Agent
+# runs in the initial user namespace, as a privileged DaemonSet does. What is not modelled: Linux
+# security modules (SELinux, AppArmor) that may deny the apiserver more than its mode does, and the
+# fs.protected_symlinks restriction on following links in sticky world-writable directories.
+# --------------------------------------------------------------------------------------------------------------
+
+
+MAY_EXEC, MAY_WRITE, MAY_READ = 1, 2, 4  # include/linux/fs.h
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # include/uapi/linux/capability.h (bit numbers)
+
+# include/uapi/linux/posix_acl.h: entry tags and the undefined qualifier
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+ACL_UNDEFINED_ID = 0xFFFFFFFF
+# include/uapi/linux/posix_acl_xattr.h: a little-endian u32 version (2), then entries of le16 tag, le16 perm, le32 id
+POSIX_ACL_XATTR_VERSION = 2
+POSIX_ACL_ACCESS_XATTR = 'system.posix_acl_access'
+_ACL_HEADER = struct.Struct('<I')
+_ACL_ENTRY = struct.Struct('<HHI')
+_ACL_TAG_NAMES = {
+    ACL_USER_OBJ: 'user',
+    ACL_USER: 'user',
+    ACL_GROUP_OBJ: 'group',
+    ACL_GROUP: 'group',
+    ACL_MASK: 'mask',
+    ACL_OTHER: 'other',
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the kernel checks file access against: /proc/<pid>/status's fsuid, fsgid, Groups and CapEff."""
+
+    fsuid: int
+    fsgid: int
+    groups: frozenset[int] = frozenset()
+    capabilities: int = 0  # the effective set, a bit per capability
+    # Inclusive ranges of uids and gids (in the Agent's view) mapped in the process's user namespace; None when it
+    # shares the Agent's user namespace (every id the Agent sees is mapped there).
+    mapped_uids: tuple[tuple[int, int], ...] | None = None
+    mapped_gids: tuple[tuple[int, int], ...] | None = None
+
+    def has(self, capability: int) -> bool:
+        return bool(self.capabilities >> capability & 1)
+
+    def in_group(self, gid: int) -> bool:  # the kernel's in_group_p
+        return gid == self.fsgid or gid in self.groups
+
+    def describe(self) -> str:
+        groups = ', '.join(str(g) for g in sorted(self.groups - {self.fsgid}))
+        return f'uid {self.fsuid}, gid {self.fsgid}' + (f', groups {groups}' if groups else '')
+
+
+def credentials_from_status(text: str) -> Credentials | None:
+    """The credentials in the text of /proc/<pid>/status (proc(5): Uid and Gid are real, effective, saved and
+    filesystem ids; Groups the supplementary groups; CapEff a hexadecimal mask), or None when a field is missing."""
+    fields = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(':')
+        if sep:
+            fields[name] = value.split()
+    try:
+        fsuid = int(fields['Uid'][3])
+        fsgid = int(fields['Gid'][3])
+        groups = frozenset(int(g) for g in fields.get('Groups', ()))
+        capabilities = int(fields['CapEff'][0], 16)
+    except (KeyError, IndexError, ValueError):
+        return None
+    return Credentials(fsuid, fsgid, groups, capabilities)
+
+
+def id_ranges_from_map(text: str) -> tuple[tuple[int, int], ...]:
+    """The outside ids of /proc/<pid>/uid_map or gid_map (user_namespaces(7): lines of inside, outside, count) as
+    inclusive ranges. Read from another user namespace, outside ids are in the reader's namespace."""
+    ranges = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(p.isdigit() for p in parts) and int(parts[2]) > 0:
+            outside, count = int(parts[1]), int(parts[2])
+            ranges.append((outside, outside + count - 1))
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
+class AclEntry:
+    tag: int
+    perm: int
+    id: int = ACL_UNDEFINED_ID  # the user or group of ACL_USER and ACL_GROUP entries
+
+
+def posix_acl_from_xattr(raw: bytes) -> tuple[AclEntry, ...]:
+    """The entries of a system.posix_acl_access value; ValueError when it is not one (posix_acl_from_xattr)."""
+    if len(raw) < _ACL_HEADER.size or (len(raw) - _ACL_HEADER.size) % _ACL_ENTRY.size:
+        raise ValueError(f'a POSIX ACL of {len(raw)} bytes')
+    (version,) = _ACL_HEADER.unpack_from(raw)
+    if version != POSIX_ACL_XATTR_VERSION:
+        raise ValueError(f'POSIX ACL version {version}')
+    entries = tuple(AclEntry(*e) for e in _ACL_ENTRY.iter_unpack(raw[_ACL_HEADER.size :]))
+    if not entries or any(e.tag not in _ACL_TAG_NAMES for e in entries):
+        raise ValueError('a POSIX ACL with an unknown entry')
+    return entries
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One inode the kernel checks on the way to a file, as `stat` and getxattr show it to the Agent."""
+
+    path: str  # as the process names it, for messages
+    mode: int  # st_mode
+    uid: int
+    gid: int
+    acl: tuple[AclEntry, ...] | None = None  # its access ACL; None when it has none
+    want: int = MAY_EXEC  # MAY_EXEC for a directory searched, MAY_READ for the file opened
+    acl_unreadable: str = ''  # why its ACL could not be read (the access then cannot be decided)
+
+
+@dataclass(frozen=True)
+class Access:
+    allowed: bool | None  # None: could not be decided
+    reason: str = ''  # why not, or why it could not be decided
+
+
+def may_access(credentials: Credentials, step: PathStep) -> bool:
+    """The kernel's generic_permission() for `step.want` on one inode."""
+    if _acl_permission_check(credentials, step):
+        return True
+    want = step.want & (MAY_READ | MAY_WRITE | MAY_EXEC)
+    if not _capable_wrt_inode(credentials, step):
+        return False
+    if stat.S_ISDIR(step.mode):  # DACs are overridable for directories
+        if not want & MAY_WRITE and credentials.has(CAP_DAC_READ_SEARCH):
+            return True
+        return credentials.has(CAP_DAC_OVERRIDE)
+    if want == MAY_READ and credentials.has(CAP_DAC_READ_SEARCH):
+        return True
+    # Read and write are always overridable; execute only when at least one execute bit is set.
+    return (not want & MAY_EXEC or bool(step.mode & 0o111)) and credentials.has(CAP_DAC_OVERRIDE)
+
+
+def _acl_permission_check(credentials: Credentials, step: PathStep) -> bool:
+    mode, want = step.mode, step.want & 7
+    if step.uid == credentials.fsuid:  # the owner: ACLs do not matter
+        return not want & ~(mode >> 6)
+    if step.acl is not None and mode & stat.S_IRWXG:
+        return _posix_acl_permission(credentials, step, want)
+    if want & (mode ^ (mode >> 3)) and credentials.in_group(step.gid):
+        mode >>= 3
+    return not want & ~mode
+
+
+def _posix_acl_permission(credentials: Credentials, step: PathStep, want: int) -> bool:
+    entries = step.acl or ()
+    found = False
+    for i, entry in enumerate(entries):
+        if entry.tag == ACL_USER_OBJ:
+            if step.uid == credentials.fsuid:
+                return entry.perm & want == want
+        elif entry.tag == ACL_USER:
+            if entry.id == credentials.fsuid:
+                return _masked(entries, i, want)
+        elif entry.tag in (ACL_GROUP_OBJ, ACL_GROUP):
+            gid = step.gid if entry.tag == ACL_GROUP_OBJ else entry.id
+            if credentials.in_group(gid):
+                found = True
+                if entry.perm & want == want:
+                    return _masked(entries, i, want)
+        elif entry.tag == ACL_OTHER:
+            return not found and entry.perm & want == want
+    return False  # no ACL_OTHER entry: the kernel answers EIO
+
+
+def _masked(entries: Sequence[AclEntry], i: int, want: int) -> bool:
+    """The matched entry's permissions, limited by the ACL_MASK entry that follows it when there is one."""
+    perm = entries[i].perm
+    for entry in entries[i + 1 :]:
+        if entry.tag == ACL_MASK:
+            return perm & entry.perm & want == want
+    return perm & want == want
+
+
+def _capable_wrt_inode(credentials: Credentials, step: PathStep) -> bool:
+    """Capabilities count only for an inode whose owner and group are mapped in the process's user namespace."""
+
+    def mapped(value: int, ranges) -> bool:
+        return ranges is None or any(low <= value <= high for low, high in ranges)
+
+    return mapped(step.uid, credentials.mapped_uids) and mapped(step.gid, credentials.mapped_gids)
+
+
+def path_access(credentials: Credentials | None, steps: Sequence[PathStep]) -> Access:
+    """Whether a process with `credentials` may search every directory of `steps` and read its last file."""
+    if credentials is None:
+        return Access(None, 'its credentials could not be read')
+    for step in steps:
+        if step.acl_unreadable:
+            return Access(None, f'the ACL of {step.path} could not be read ({step.acl_unreadable})')
+        if may_access(credentials, step):
+            continue
+        what = 'read' if step.want & MAY_READ else 'search the directory'
+        return Access(False, f'runs as {credentials.describe()} and cannot {what} {step.path} ({describe_inode(step)})')
+    return Access(True)
+
+
+def describe_inode(step: PathStep) -> str:
+    """`root:root 0600`, with its ACL entries when it has an ACL."""
+    text = f'{_id_name(step.uid)}:{_id_name(step.gid)} {stat.S_IMODE(step.mode):04o}'
+    if step.acl is not None:
+        text += ', ACL ' + ','.join(_acl_entry_text(e) for e in step.acl)
+    return text
+
+
+def _id_name(value: int) -> str:
+    return 'root' if value == 0 else str(value)
+
+
+def _acl_entry_text(entry: AclEntry) -> str:
+    """As getfacl writes it: user::rw-, user:1000:r--, mask::r--."""
+    perm = ''.join(c if entry.perm & bit else '-' for c, bit in (('r', 4), ('w', 2), ('x', 1)))
+    qualifier = str(entry.id) if entry.tag in (ACL_USER, ACL_GROUP) else ''
+    return f'{_ACL_TAG_NAMES[entry.tag]}:{qualifier}:{perm}'
+
+
+# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/procfs.py
 # Reading a process's own files in /proc: bounded reads, argv as the kernel holds it, its name and environment.
 # --------------------------------------------------------------------------------------------------------------
@@ -447,6 +692,27 @@ def process_environment(procfs: str, pid: int) -> dict[str, str]:
         return {}
     pairs = (item.partition(b'=') for item in raw.split(b'\0') if b'=' in item)
     return {os.fsdecode(key): os.fsdecode(value) for key, _, value in pairs}
+
+
+def process_credentials(procfs: str, pid: int) -> Credentials | None:
+    """What the kernel checks the process's file access against, or None when the Agent cannot tell.
+
+    Ids in /proc/<pid>/status are shown in the Agent's user namespace, as `stat` shows file owners. A process in
+    another user namespace has its capabilities only over files whose owner and group are mapped there.
+    """
+    try:
+        status = read_proc_bytes(procfs, pid, 'status', limit=1 << 16).decode('ascii', 'replace')
+        credentials = credentials_from_status(status)
+        if credentials is None:
+            return None
+        own, theirs = os.stat('/proc/self/ns/user'), os.stat(f'{procfs}/{pid}/ns/user')
+        if (own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino):
+            return credentials
+        uid_map = read_proc_bytes(procfs, pid, 'uid_map', limit=1 << 16).decode('ascii', 'replace')
+        gid_map = read_proc_bytes(procfs, pid, 'gid_map', limit=1 << 16).decode('ascii', 'replace')
+    except OSError:
+        return None
+    return replace(credentials, mapped_uids=id_ranges_from_map(uid_map), mapped_gids=id_ranges_from_map(gid_map))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -721,6 +987,8 @@ class CaFileContent:
     data: bytes | None
     problem: str | None = None  # missing | not_regular | permission | too_large | error
     detail: str = ''
+    # Every inode the kernel checks when the apiserver opens the file: the directories it searches, then the file.
+    steps: tuple[PathStep, ...] = ()
 
 
 _ERRNO_PROBLEMS = {
@@ -732,16 +1000,20 @@ _ERRNO_PROBLEMS = {
 }
 
 
-def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.stat_result]:
+def _walk_in_root(
+    root_fd: int, start_fd: int, path: str, steps: list[PathStep] | None = None
+) -> tuple[int, str, os.stat_result]:
     """Resolve `path` as a process whose root is `root_fd` and working directory `start_fd` would.
 
     Returns (parent directory fd, final name, lstat of the final entry); the caller closes the fd. Every step is
     opened with O_NOFOLLOW relative to the previous one, symbolic links are read and resolved here, and `..` stops
-    at the root: nothing outside the apiserver's root is ever reached.
+    at the root: nothing outside the apiserver's root is ever reached. `steps`, when given, receives each directory
+    in which a name is looked up (the kernel's path walk needs search permission on each, fs/namei.c may_lookup).
     """
     root_st = os.fstat(root_fd)
     root_id = (root_st.st_dev, root_st.st_ino)
     current = os.dup(root_fd if path.startswith('/') else start_fd)
+    shown = [''] if path.startswith('/') else ['.']  # the directory `current` as the process names it
     parts = _components(path)
     parts.reverse()
     links = 0
@@ -752,12 +1024,15 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
             part = parts.pop()
             if part == '.':  # only kept after a trailing slash: what precedes it must be a directory
                 continue
+            if steps is not None:
+                steps.append(_path_step(current, '/'.join(shown) or '/', MAY_EXEC))
             if part == '..':
                 st = os.fstat(current)
                 if (st.st_dev, st.st_ino) != root_id:
                     parent = os.open('..', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=current)
                     os.close(current)
                     current = parent
+                    shown = shown[:-1] if len(shown) > 1 and shown[-1] != '..' else [*shown, '..']
                 continue
             st = os.stat(part, dir_fd=current, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
@@ -768,15 +1043,19 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
                 if target.startswith('/'):
                     os.close(current)
                     current = os.dup(root_fd)
+                    shown = ['']
                 parts.extend(reversed(_components(target)))
                 continue
             if not parts:
+                if steps is not None:
+                    steps.append(PathStep('/'.join([*shown, part]), st.st_mode, st.st_uid, st.st_gid, want=MAY_READ))
                 return current, part, st
             if not stat.S_ISDIR(st.st_mode):
                 raise OSError(errno.ENOTDIR, 'not a directory')
             nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
             os.close(current)
             current = nxt
+            shown.append(part)
     except BaseException:
         os.close(current)
         raise
@@ -805,10 +1084,11 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
     cwd_fd = -1
     parent_fd = -1
+    steps: list[PathStep] = []
     try:
         if not path.startswith('/'):
             cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path)
+        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path, steps)
         if not stat.S_ISREG(st.st_mode):
             return CaFileContent(None, 'not_regular', f'is not a regular file ({_file_kind(st.st_mode)})')
         if st.st_size > max_size:
@@ -818,12 +1098,13 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
             opened = os.fstat(fd)
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
                 return CaFileContent(None, 'error', 'was replaced while being opened')
+            steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
             data = read_at_most(fd, max_size + 1)
         finally:
             os.close(fd)
         if len(data) > max_size:
             return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
-        return CaFileContent(data)
+        return CaFileContent(data, steps=tuple(steps))
     except OSError as e:
         problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
         return CaFileContent(None, problem, detail)
@@ -831,6 +1112,38 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         for fd in (parent_fd, cwd_fd, root_fd):
             if fd >= 0:
                 os.close(fd)
+
+
+def _path_step(fd: int, shown: str, want: int) -> PathStep:
+    """The mode, owner and access ACL of the inode open at `fd` (an O_PATH descriptor for directories)."""
+    st = os.fstat(fd)
+    acl = None
+    unreadable = ''
+    try:
+        raw = _access_acl(fd)
+        acl = None if raw is None else posix_acl_from_xattr(raw)
+    except (OSError, ValueError) as e:
+        unreadable = str(e)
+    return PathStep(shown, st.st_mode, st.st_uid, st.st_gid, acl, want, unreadable)
+
+
+def _access_acl(fd: int) -> bytes | None:
+    """The system.posix_acl_access value of the inode at `fd`, None when it has no ACL or its filesystem none.
+
+    fgetxattr refuses O_PATH descriptors (EBADF) on the kernels in use; the descriptor's /proc/self/fd link reaches
+    the same inode.
+    """
+    try:
+        try:
+            return os.getxattr(fd, POSIX_ACL_ACCESS_XATTR)
+        except OSError as e:
+            if e.errno != errno.EBADF:
+                raise
+            return os.getxattr(f'/proc/self/fd/{fd}', POSIX_ACL_ACCESS_XATTR)
+    except OSError as e:
+        if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None
+        raise
 
 
 def _file_kind(mode: int) -> str:
@@ -1704,7 +2017,8 @@ SECONDS_PER_DAY = 86400.0
 STATUS_SEVERITY = {CRITICAL: 3, UNKNOWN: 2, WARNING: 1, OK: 0}
 
 
-# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged.
+# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged; nor is a finding
+# whose file the Agent could not see (`verified` False: the flag is set, the file is unknown).
 COMPLIANT_BY_STATUS = {OK: True, WARNING: True, CRITICAL: False}
 
 
@@ -1720,10 +2034,11 @@ class Finding:
     days_left: float | None = None
     distribution: str = 'kubernetes'
     source: str = 'process'
+    verified: bool = True  # False: the flag is set but the file (or the apiserver's access to it) was not verified
 
     @property
     def compliant(self) -> bool | None:
-        return COMPLIANT_BY_STATUS.get(self.status)
+        return COMPLIANT_BY_STATUS.get(self.status) if self.verified else None
 
 
 def judge(
@@ -1733,10 +2048,34 @@ def judge(
     bundle: CaBundle | None,
     now: float,
     days_warning: int,
+    access: Access | None = None,
 ) -> Finding:
-    """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
+    """The verdict for one apiserver given its effective --client-ca-file, what the file holds and whether the
+    apiserver's own credentials reach it (`access`; None when there is no process to ask)."""
     finding = _judge(process, setting, content, bundle, now, days_warning)
+    if access is not None and content is not None and content.data is not None:
+        finding = _as_the_apiserver_reads_it(finding, access, setting)
     return replace(finding, distribution=setting.distribution, source=setting.source)
+
+
+def _as_the_apiserver_reads_it(finding: Finding, access: Access, setting: ClientCaSetting) -> Finding:
+    """The verdict on a file the Agent read, given whether the apiserver's own credentials may read it."""
+    who = finding.process.label if finding.process is not None else 'kube-apiserver'
+    where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
+    if access.allowed is False:  # whatever it holds, the apiserver cannot load it
+        reason = (
+            f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
+            "restart with it. Let the apiserver's user or group read the file and search its directories."
+        )
+        return Finding(CRITICAL, reason, finding.process, finding.ca_file)
+    if access.allowed is None and finding.status != CRITICAL:  # a FAIL on the content stands either way
+        verdict = finding.reason.split(': ', 1)[1]
+        reason = (
+            f'WARNING: not verified: whether {who} itself may read its client CA file was not verified '
+            f'({access.reason}). What the Agent read: {verdict}'
+        )
+        return replace(finding, status=WARNING, reason=reason, verified=False)
+    return finding
 
 
 def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
@@ -1759,11 +2098,12 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
             return Finding(CRITICAL, reason, process, ca_file)
         if problem == 'permission':
             reason = (
-                f'WARNING: --client-ca-file is set on {who} but the Agent cannot read {ca_file} ({detail}). '
-                'Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
+                f'WARNING: not verified: {who} sets --client-ca-file to {ca_file}{where} (verified), but the Agent '
+                f'cannot read the file ({detail}), so whether it exists and holds a valid CA certificate was not '
+                'verified. Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
                 'CAP_DAC_READ_SEARCH) to verify the file.'
             )
-            return Finding(WARNING, reason, process, ca_file)
+            return Finding(WARNING, reason, process, ca_file, verified=False)
         return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
     assert bundle is not None
     cas = bundle.ca_certificates
@@ -1817,8 +2157,8 @@ def against_manifest(finding: Finding, manifest: str, manifest_value: str | None
 
 
 def node_verdict(findings: Sequence[Finding]) -> Finding:
-    """The worst finding over all apiserver processes of the node."""
-    return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
+    """The worst finding over all apiserver processes of the node (of equal statuses, one not verified)."""
+    return max(findings, key=lambda f: (STATUS_SEVERITY[f.status], not f.verified))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1833,6 +2173,10 @@ def remediation(distribution: str) -> str:
 
 
 def compliance_status(finding: Finding) -> str | None:
+    """passed, failed, not_verified (the flag is set but the file, or the apiserver's access to it, could not be
+    verified), or None (nothing judged)."""
+    if not finding.verified:
+        return 'not_verified'
     if finding.compliant is None:
         return None
     return 'passed' if finding.compliant else 'failed'
@@ -1898,12 +2242,12 @@ def _escaped(character: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-ANNOUNCED_STATUSES = ('passed', 'failed')
+ANNOUNCED_STATUSES = ('passed', 'failed', 'not_verified')  # reporting.compliance_status
 
 
 @dataclass(frozen=True)
 class Announcement:
-    status: str  # passed | failed
+    status: str  # passed | failed | not_verified
     at: float  # wall-clock time, kept in the persistent cache across Agent restarts
     since: float  # the monotonic time it counts from, in this Agent process
 
@@ -2187,19 +2531,21 @@ class Announcing:
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
-        failed = status == 'failed'
-        title = (
-            f'CIS Kubernetes {CONTROL.id} failed on {host}: kube-apiserver client certificate authentication'
-            if failed
-            else f'CIS Kubernetes {CONTROL.id} passed on {host}: kube-apiserver authenticates clients by certificate'
-        )
+        title, alert_type = {
+            'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
+            'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
+            'not_verified': (
+                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
+                'warning',
+            ),
+        }[status]
         self.event(
             {
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': title,
+                'msg_title': f'CIS Kubernetes {CONTROL.id} {title}',
                 'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
-                'alert_type': 'error' if failed else 'success',
+                'alert_type': alert_type,
                 'priority': 'normal',
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',
@@ -2437,17 +2783,23 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
         base = f'{procfs}/{process.pid}'
-        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
+        credentials = process_credentials(procfs, process.pid)
+        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now, credentials)
         manifest = self._manifests.get(process.pid)
         return finding if manifest is None else against_manifest(finding, *manifest)
 
-    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
-        content = bundle = None
+    def _judge(
+        self, process, setting: ClientCaSetting, root: str, cwd: str, now: float, credentials: Credentials | None
+    ) -> Finding:
+        """`credentials`: the apiserver's, to decide whether it may read the file (None without a process)."""
+        content = bundle = access = None
         if setting.value and not setting.unjudgeable:
             content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
             if content.data is not None:
                 bundle = self._bundle(f'{root}:{setting.value}', content.data)
-        return judge(process, setting, content, bundle, now, self.settings.days_warning)
+                if process is not None:
+                    access = path_access(credentials, content.steps)
+        return judge(process, setting, content, bundle, now, self.settings.days_warning, access)
 
     def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
@@ -2482,7 +2834,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
                 "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
             )
             return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
-        finding = self._judge(None, setting, host_root, host_root, now)
+        finding = self._judge(None, setting, host_root, host_root, now, None)
         note = (
             f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
             "(run it in the host's PID namespace to judge the running apiserver)."

@@ -9,6 +9,10 @@ apiserver's flags, needs no compiler, and stays until we kill it (or our process
 With `root`, the child first enters a new mount namespace and chroots into `root`, into which the host's system
 directories are bind-mounted read-only so that the binary loads: the stand-in then sees its own files, not ours.
 That needs root (CAP_SYS_ADMIN); `can_use_separate_root()` says whether this machine allows it.
+
+With `user` (and `group`, `groups`, `capabilities`), the child takes those credentials just before `execve`, as a
+hardened apiserver runs (Talos: uid 65534): supplementary groups, then gid, then uid, then the given capabilities
+raised as ambient so that they survive `execve` for a non-root program (capabilities(7)). Also needs root.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ _libc.ptrace.restype = ctypes.c_long
 PTRACE_TRACEME = 0
 PTRACE_DETACH = 17
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1
 MS_REMOUNT = 32
@@ -46,6 +53,7 @@ _CHILD_FAILURES = {
     94: 'chroot refused',
     95: 'chdir failed',
     96: 'execve failed',
+    97: 'setting the credentials failed',
 }  # exit codes of the helper when it fails before exec
 SYSTEM_DIRECTORIES = ('usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32')
 
@@ -96,8 +104,39 @@ def _enter_root(root: str) -> None:
         os._exit(94)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [('effective', ctypes.c_uint32), ('permitted', ctypes.c_uint32), ('inheritable', ctypes.c_uint32)]
+
+
+def set_credentials(user: int, group: int, groups: Sequence[int] = (), capabilities: Sequence[int] = ()) -> None:
+    """Become `user`:`group` with supplementary `groups`, keeping exactly `capabilities` (effective, permitted,
+    inheritable and ambient, so that they survive execve). The calling process must be root."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), 'prctl(PR_SET_KEEPCAPS)')
+    os.setgroups(list(groups))
+    os.setresgid(group, group, group)
+    os.setresuid(user, user, user)
+    mask = 0
+    for cap in capabilities:
+        mask |= 1 << cap
+    data = (_CapData * 2)()
+    for i in range(2):
+        word = (mask >> (32 * i)) & 0xFFFFFFFF
+        data[i].effective = data[i].permitted = data[i].inheritable = word
+    if libc.capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), 'capset')
+    for cap in capabilities:
+        if libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), 'prctl(PR_CAP_AMBIENT_RAISE)')
+
+
 def _exec_traced(spec: dict) -> None:
-    """In the freshly spawned helper: be traced by our parent, enter the root, exec the stand-in."""
+    """In the freshly spawned helper: be traced by our parent, enter the root, take the credentials, exec."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if _libc.ptrace(PTRACE_TRACEME, 0, None, None) != 0:
         os._exit(91)
@@ -107,6 +146,12 @@ def _exec_traced(spec: dict) -> None:
         os.chdir(spec['cwd'])
     except OSError:
         os._exit(95)
+    if spec.get('user') is not None:
+        try:
+            set_credentials(spec['user'], spec['group'], spec['groups'], spec['capabilities'])
+        except OSError:
+            os._exit(97)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the change of credentials
     try:
         if spec['env'] is None:
             os.execv(spec['executable'], spec['argv'])
@@ -122,6 +167,10 @@ def start(
     cwd: str = '/',
     env: dict[str, str] | None = None,
     exe: str | None = None,
+    user: int | None = None,
+    group: int | None = None,
+    groups: Sequence[int] = (),
+    capabilities: Sequence[int] = (),
 ) -> StandIn:
     """Start a stopped process named `program` (its comm) whose argv is exactly `argv`.
 
@@ -129,8 +178,9 @@ def start(
     as seen from its root. `env`: its environment (by default, ours). `exe`: the name of the file the process
     executes when it differs from `program`: the process is then exec'd through a symbolic link named `program`
     to that file, as k3s execs `<data-dir>/data/<hash>/bin/k3s-server` (a link to `k3s`): comm is the link's name,
-    /proc/<pid>/exe the file's. The process is spawned through a fresh interpreter running this file, so nothing
-    runs after fork() in this (possibly multi-threaded) process.
+    /proc/<pid>/exe the file's. `user`, `group` (default: `user`), `groups`, `capabilities` (bit numbers): the
+    credentials it runs with (needs root; by default, ours). The process is spawned through a fresh interpreter
+    running this file, so nothing runs after fork() in this (possibly multi-threaded) process.
     """
     if '/' in program or (exe and '/' in exe):
         raise ValueError('program and exe are file names, not paths')
@@ -142,6 +192,7 @@ def start(
         shutil.copy(sleep, os.path.join(bin_dir, target))
         if target != program:
             os.symlink(target, executable)
+        os.chmod(bin_dir, 0o755)  # a stand-in running as another user executes it
     else:
         bin_dir = os.path.join(root, '.standin', target) if exe else os.path.join(root, '.standin')
         os.makedirs(bin_dir, exist_ok=True)
@@ -151,7 +202,17 @@ def start(
             shutil.copy(sleep, copy)
         if target != program and not os.path.lexists(os.path.join(bin_dir, program)):
             os.symlink(target, os.path.join(bin_dir, program))
-    spec = {'executable': executable, 'argv': list(argv), 'root': root, 'cwd': cwd, 'env': env}
+    spec = {
+        'executable': executable,
+        'argv': list(argv),
+        'root': root,
+        'cwd': cwd,
+        'env': env,
+        'user': user,
+        'group': user if group is None else group,
+        'groups': list(groups),
+        'capabilities': list(capabilities),
+    }
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)
         _, status = os.waitpid(pid, 0)

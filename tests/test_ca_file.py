@@ -2,14 +2,28 @@
 
 import os
 import socket
+import stat
+import struct
 import time
 
 import pytest
 
+from datadog_checks.cis_kubernetes.access import (
+    ACL_GROUP_OBJ,
+    ACL_MASK,
+    ACL_OTHER,
+    ACL_USER,
+    ACL_USER_OBJ,
+    MAY_EXEC,
+    MAY_READ,
+    POSIX_ACL_ACCESS_XATTR,
+    AclEntry,
+)
 from datadog_checks.cis_kubernetes.files_in_root import read_file_in_root
 from tests.conftest import as_unprivileged_user, needs_root, write
 
 LIMIT = 1 << 20
+UNDEFINED = 0xFFFFFFFF
 
 
 def read(root: str, path: str, cwd: str | None = None, limit: int = LIMIT):
@@ -162,3 +176,48 @@ def test_trailing_slash_is_resolved_as_the_kernel_resolves_it(workdir, target, s
     assert content.problem == kernel, content
     if kernel == 'missing':
         assert 'not a directory' in content.detail
+
+
+# -- every inode the kernel checks on the way (for the apiserver's own permission) -------------------------------
+
+
+def test_walk_records_each_directory_searched_then_the_file_read(workdir):
+    write(f'{workdir}/etc/pki/real/ca.crt', b'x', mode=0o640)
+    os.symlink('/etc/pki/real', f'{workdir}/etc/pki/current')
+    content = read(workdir, '/etc/../etc/pki/current/ca.crt')
+    assert [(s.path, s.want) for s in content.steps] == [
+        ('/', MAY_EXEC),  # etc
+        ('/etc', MAY_EXEC),  # ..
+        ('/', MAY_EXEC),  # etc
+        ('/etc', MAY_EXEC),  # pki
+        ('/etc/pki', MAY_EXEC),  # current, a link to /etc/pki/real: the walk starts again at the root
+        ('/', MAY_EXEC),
+        ('/etc', MAY_EXEC),
+        ('/etc/pki', MAY_EXEC),
+        ('/etc/pki/real', MAY_EXEC),  # ca.crt
+        ('/etc/pki/real/ca.crt', MAY_READ),
+    ]
+    assert stat.S_IMODE(content.steps[-1].mode) == 0o640 and stat.S_ISREG(content.steps[-1].mode)
+    assert all(stat.S_ISDIR(s.mode) for s in content.steps[:-1])
+
+
+def test_walk_from_the_working_directory_starts_there(workdir):
+    write(f'{workdir}/srv/pki/ca.crt', b'x')
+    content = read_file_in_root(workdir, f'{workdir}/srv', 'pki/ca.crt', LIMIT)
+    assert [s.path for s in content.steps] == ['.', './pki', './pki/ca.crt']
+
+
+@needs_root
+def test_walk_records_owners_and_acls_of_directories_and_the_file(workdir):
+    ca = write(f'{workdir}/pki/ca.crt', b'x', mode=0o640)
+    os.chown(ca, 0, 1234)
+    entries = ((ACL_USER_OBJ, 7, UNDEFINED), (ACL_USER, 1, 65534), (ACL_GROUP_OBJ, 5, UNDEFINED))
+    entries += ((ACL_MASK, 5, UNDEFINED), (ACL_OTHER, 0, UNDEFINED))
+    os.setxattr(
+        f'{workdir}/pki',
+        POSIX_ACL_ACCESS_XATTR,
+        struct.pack('<I', 2) + b''.join(struct.pack('<HHI', *e) for e in entries),
+    )
+    directory, file = read(workdir, '/pki/ca.crt').steps[-2:]
+    assert directory.path == '/pki' and directory.acl == tuple(AclEntry(*e) for e in entries)
+    assert (file.uid, file.gid, file.acl) == (0, 1234, None)

@@ -270,6 +270,7 @@ def run_as_nobody(make_check, procfs_setup=None) -> dict:
             'seconds': time.monotonic() - started,
             'statuses': [[s.status, s.message] for s in aggregator.service_checks(SC)],
             'compliant': [m.value for m in aggregator.metrics('cis_kubernetes.control.compliant')],
+            'events': [{k: e[k] for k in ('alert_type', 'msg_title', 'tags')} for e in aggregator.events],
         }
 
     result = as_unprivileged_user(run, before=setup)
@@ -285,7 +286,12 @@ def test_unprivileged_agent_gets_the_documented_warning_not_a_false_fail(make_ch
     assert result['error'] == ''
     ((status, message),) = result['statuses']
     assert status == WARNING and 'cannot read' in message
-    assert result['compliant'] == [1]
+    # The flag was verified, the file was not: no compliance is claimed, and the event says so.
+    assert message.startswith('WARNING: not verified') and 'was not verified' in message
+    assert result['compliant'] == []
+    (event,) = result['events']
+    assert event['alert_type'] == 'warning' and 'not verified' in event['msg_title']
+    assert 'compliance_status:not_verified' in event['tags']
 
 
 @needs_root

@@ -5,12 +5,14 @@ import time
 import pytest
 
 from datadog_checks.base import AgentCheck
+from datadog_checks.cis_kubernetes.access import Access
 from datadog_checks.cis_kubernetes.ca_bundle import ca_bundle_from_pem
 from datadog_checks.cis_kubernetes.distributions.setting import ClientCaSetting
 from datadog_checks.cis_kubernetes.files_in_root import CaFileContent
 from datadog_checks.cis_kubernetes.judging import Finding, against_manifest, judge, node_verdict
 from datadog_checks.cis_kubernetes.processes import ApiserverProcess, identify
 from datadog_checks.cis_kubernetes.procfs import split_cmdline
+from datadog_checks.cis_kubernetes.reporting import compliance_status
 from devtools import certs
 
 PROCESS = ApiserverProcess(pid=42, create_time=0.0, name='kube-apiserver', args=())
@@ -174,7 +176,9 @@ def test_missing_or_irregular_file_fails(problem):
 
 def test_unreadable_to_the_agent_warns_how_to_grant_access():
     finding = verdict(content=CaFileContent(None, 'permission', 'permission denied to the Agent'))
-    assert (finding.status, finding.compliant) == (AgentCheck.WARNING, True)
+    # The flag is verified, the file is not: a WARNING that claims no compliance either way.
+    assert (finding.status, finding.compliant, finding.verified) == (AgentCheck.WARNING, None, False)
+    assert finding.reason.startswith('WARNING: not verified')
     assert 'root' in finding.reason
 
 
@@ -246,3 +250,56 @@ def test_manifest_that_differs_leaves_a_failure_failing():
 def test_manifest_that_agrees_changes_nothing():
     finding = verdict(certs.valid_ca())
     assert against_manifest(finding, '/etc/kubernetes/manifests/kube-apiserver.yaml', '/pki/ca.crt') is finding
+
+
+# -- the file as the apiserver's own credentials reach it --------------------------------------------------------
+
+DENIED = Access(False, 'runs as uid 65534, gid 65534 and cannot read /pki/ca.crt (root:root 0600)')
+UNDECIDED = Access(None, 'its credentials could not be read')
+
+
+def verdict_with(data: bytes, access: Access) -> Finding:
+    setting = ClientCaSetting('/pki/ca.crt', 'process', 'kubernetes')
+    return judge(PROCESS, setting, CaFileContent(data), ca_bundle_from_pem(data), time.time(), 30, access)
+
+
+@pytest.mark.parametrize(
+    'data', [certs.valid_ca(400), certs.valid_ca(5), certs.pem(certs.certificate('leaf', is_ca=False))]
+)
+def test_a_file_the_apiserver_cannot_read_fails_whatever_it_holds(data):
+    finding = verdict_with(data, DENIED)
+    assert (finding.status, finding.compliant) == (AgentCheck.CRITICAL, False)
+    assert finding.reason.startswith('FAIL: kube-apiserver (pid 42) runs as uid 65534, gid 65534 and cannot read')
+    assert 'cannot load its client CA file' in finding.reason
+
+
+def test_a_file_the_apiserver_may_read_is_judged_on_its_content():
+    assert verdict_with(certs.valid_ca(400), Access(True)) == verdict(certs.valid_ca(400))
+
+
+def test_undecided_access_turns_a_pass_into_not_verified_keeping_what_was_read():
+    finding = verdict_with(certs.valid_ca(400), UNDECIDED)
+    assert (finding.status, finding.compliant, finding.verified) == (AgentCheck.WARNING, None, False)
+    assert finding.reason.startswith('WARNING: not verified') and 'credentials could not be read' in finding.reason
+    assert finding.bundle is not None and 399 < finding.days_left <= 400
+    assert compliance_status(finding) == 'not_verified'
+
+
+def test_undecided_access_leaves_a_failing_file_failing():
+    finding = verdict_with(certs.pem(certs.certificate('leaf', is_ca=False)), UNDECIDED)
+    assert (finding.status, finding.compliant) == (AgentCheck.CRITICAL, False)
+
+
+def test_a_not_verified_finding_wins_over_a_verified_one_of_the_same_status():
+    expiring = verdict(certs.valid_ca(5))
+    unverified = verdict(content=CaFileContent(None, 'permission', 'permission denied to the Agent'))
+    assert expiring.status == unverified.status == AgentCheck.WARNING
+    assert node_verdict([expiring, unverified]) is unverified
+    assert node_verdict([unverified, expiring]) is unverified
+
+
+def test_compliance_status_of_each_kind_of_finding():
+    assert compliance_status(verdict(certs.valid_ca())) == 'passed'
+    assert compliance_status(verdict(ca_file='')) == 'failed'
+    assert compliance_status(verdict(content=CaFileContent(None, 'permission', 'denied'))) == 'not_verified'
+    assert compliance_status(verdict(content=CaFileContent(None, 'too_large', 'is too large'))) is None

@@ -26,6 +26,7 @@ PURE_MODULES = {
     'control',
     'flags',
     'scrubbing',
+    'access',
     'certificates',
     'ca_bundle',
     'judging',

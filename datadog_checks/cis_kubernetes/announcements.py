@@ -12,12 +12,12 @@ import json
 import math
 from dataclasses import dataclass
 
-ANNOUNCED_STATUSES = ('passed', 'failed')
+ANNOUNCED_STATUSES = ('passed', 'failed', 'not_verified')  # reporting.compliance_status
 
 
 @dataclass(frozen=True)
 class Announcement:
-    status: str  # passed | failed
+    status: str  # passed | failed | not_verified
     at: float  # wall-clock time, kept in the persistent cache across Agent restarts
     since: float  # the monotonic time it counts from, in this Agent process
 

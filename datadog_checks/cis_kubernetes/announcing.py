@@ -53,19 +53,21 @@ class Announcing:
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
-        failed = status == 'failed'
-        title = (
-            f'CIS Kubernetes {CONTROL.id} failed on {host}: kube-apiserver client certificate authentication'
-            if failed
-            else f'CIS Kubernetes {CONTROL.id} passed on {host}: kube-apiserver authenticates clients by certificate'
-        )
+        title, alert_type = {
+            'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
+            'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
+            'not_verified': (
+                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
+                'warning',
+            ),
+        }[status]
         self.event(
             {
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': title,
+                'msg_title': f'CIS Kubernetes {CONTROL.id} {title}',
                 'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
-                'alert_type': 'error' if failed else 'success',
+                'alert_type': alert_type,
                 'priority': 'normal',
                 'host': host,
                 'aggregation_key': f'{CONTROL.rule_id}:{host}',

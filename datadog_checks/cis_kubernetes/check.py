@@ -21,6 +21,7 @@ try:  # the Agent provides this module; outside it, the stub from datadog_checks
 except ImportError:  # pragma: no cover - depends on where the check runs
     from datadog_checks.base.stubs import datadog_agent
 
+from .access import Credentials, path_access
 from .announcing import Announcing
 from .ca_bundle import CaBundle, ca_bundle_from_pem
 from .config import KNOWN_OPTIONS, Settings
@@ -38,6 +39,7 @@ from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
 from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
+from .procfs import process_credentials
 from .reporting import agent_text, remediation
 from .scrubbing import secret_flag_values
 
@@ -200,17 +202,23 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
         base = f'{procfs}/{process.pid}'
-        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now)
+        credentials = process_credentials(procfs, process.pid)
+        finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now, credentials)
         manifest = self._manifests.get(process.pid)
         return finding if manifest is None else against_manifest(finding, *manifest)
 
-    def _judge(self, process, setting: ClientCaSetting, root: str, cwd: str, now: float) -> Finding:
-        content = bundle = None
+    def _judge(
+        self, process, setting: ClientCaSetting, root: str, cwd: str, now: float, credentials: Credentials | None
+    ) -> Finding:
+        """`credentials`: the apiserver's, to decide whether it may read the file (None without a process)."""
+        content = bundle = access = None
         if setting.value and not setting.unjudgeable:
             content = read_file_in_root(root, cwd, setting.value, self.settings.max_ca_file_size)
             if content.data is not None:
                 bundle = self._bundle(f'{root}:{setting.value}', content.data)
-        return judge(process, setting, content, bundle, now, self.settings.days_warning)
+                if process is not None:
+                    access = path_access(credentials, content.steps)
+        return judge(process, setting, content, bundle, now, self.settings.days_warning, access)
 
     def _finding_without_apiserver(self, procfs: str, now: float) -> Finding | None:
         """No apiserver process: expected but not running, not visible to the Agent, or not applicable (None)."""
@@ -245,7 +253,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
                 "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
             )
             return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
-        finding = self._judge(None, setting, host_root, host_root, now)
+        finding = self._judge(None, setting, host_root, host_root, now, None)
         note = (
             f' Judged from the static pod manifest {path}: no apiserver or kubelet process is visible to the Agent '
             "(run it in the host's PID namespace to judge the running apiserver)."

@@ -8,6 +8,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from .access import MAY_EXEC, MAY_READ, POSIX_ACL_ACCESS_XATTR, PathStep, posix_acl_from_xattr
 from .procfs import read_at_most
 
 MAX_SYMLINKS = 40  # as the kernel's path walk
@@ -20,6 +21,8 @@ class CaFileContent:
     data: bytes | None
     problem: str | None = None  # missing | not_regular | permission | too_large | error
     detail: str = ''
+    # Every inode the kernel checks when the apiserver opens the file: the directories it searches, then the file.
+    steps: tuple[PathStep, ...] = ()
 
 
 _ERRNO_PROBLEMS = {
@@ -31,16 +34,20 @@ _ERRNO_PROBLEMS = {
 }
 
 
-def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.stat_result]:
+def _walk_in_root(
+    root_fd: int, start_fd: int, path: str, steps: list[PathStep] | None = None
+) -> tuple[int, str, os.stat_result]:
     """Resolve `path` as a process whose root is `root_fd` and working directory `start_fd` would.
 
     Returns (parent directory fd, final name, lstat of the final entry); the caller closes the fd. Every step is
     opened with O_NOFOLLOW relative to the previous one, symbolic links are read and resolved here, and `..` stops
-    at the root: nothing outside the apiserver's root is ever reached.
+    at the root: nothing outside the apiserver's root is ever reached. `steps`, when given, receives each directory
+    in which a name is looked up (the kernel's path walk needs search permission on each, fs/namei.c may_lookup).
     """
     root_st = os.fstat(root_fd)
     root_id = (root_st.st_dev, root_st.st_ino)
     current = os.dup(root_fd if path.startswith('/') else start_fd)
+    shown = [''] if path.startswith('/') else ['.']  # the directory `current` as the process names it
     parts = _components(path)
     parts.reverse()
     links = 0
@@ -51,12 +58,15 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
             part = parts.pop()
             if part == '.':  # only kept after a trailing slash: what precedes it must be a directory
                 continue
+            if steps is not None:
+                steps.append(_path_step(current, '/'.join(shown) or '/', MAY_EXEC))
             if part == '..':
                 st = os.fstat(current)
                 if (st.st_dev, st.st_ino) != root_id:
                     parent = os.open('..', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=current)
                     os.close(current)
                     current = parent
+                    shown = shown[:-1] if len(shown) > 1 and shown[-1] != '..' else [*shown, '..']
                 continue
             st = os.stat(part, dir_fd=current, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
@@ -67,15 +77,19 @@ def _walk_in_root(root_fd: int, start_fd: int, path: str) -> tuple[int, str, os.
                 if target.startswith('/'):
                     os.close(current)
                     current = os.dup(root_fd)
+                    shown = ['']
                 parts.extend(reversed(_components(target)))
                 continue
             if not parts:
+                if steps is not None:
+                    steps.append(PathStep('/'.join([*shown, part]), st.st_mode, st.st_uid, st.st_gid, want=MAY_READ))
                 return current, part, st
             if not stat.S_ISDIR(st.st_mode):
                 raise OSError(errno.ENOTDIR, 'not a directory')
             nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
             os.close(current)
             current = nxt
+            shown.append(part)
     except BaseException:
         os.close(current)
         raise
@@ -104,10 +118,11 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
     cwd_fd = -1
     parent_fd = -1
+    steps: list[PathStep] = []
     try:
         if not path.startswith('/'):
             cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path)
+        parent_fd, name, st = _walk_in_root(root_fd, cwd_fd, path, steps)
         if not stat.S_ISREG(st.st_mode):
             return CaFileContent(None, 'not_regular', f'is not a regular file ({_file_kind(st.st_mode)})')
         if st.st_size > max_size:
@@ -117,12 +132,13 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
             opened = os.fstat(fd)
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
                 return CaFileContent(None, 'error', 'was replaced while being opened')
+            steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
             data = read_at_most(fd, max_size + 1)
         finally:
             os.close(fd)
         if len(data) > max_size:
             return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
-        return CaFileContent(data)
+        return CaFileContent(data, steps=tuple(steps))
     except OSError as e:
         problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
         return CaFileContent(None, problem, detail)
@@ -130,6 +146,38 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         for fd in (parent_fd, cwd_fd, root_fd):
             if fd >= 0:
                 os.close(fd)
+
+
+def _path_step(fd: int, shown: str, want: int) -> PathStep:
+    """The mode, owner and access ACL of the inode open at `fd` (an O_PATH descriptor for directories)."""
+    st = os.fstat(fd)
+    acl = None
+    unreadable = ''
+    try:
+        raw = _access_acl(fd)
+        acl = None if raw is None else posix_acl_from_xattr(raw)
+    except (OSError, ValueError) as e:
+        unreadable = str(e)
+    return PathStep(shown, st.st_mode, st.st_uid, st.st_gid, acl, want, unreadable)
+
+
+def _access_acl(fd: int) -> bytes | None:
+    """The system.posix_acl_access value of the inode at `fd`, None when it has no ACL or its filesystem none.
+
+    fgetxattr refuses O_PATH descriptors (EBADF) on the kernels in use; the descriptor's /proc/self/fd link reaches
+    the same inode.
+    """
+    try:
+        try:
+            return os.getxattr(fd, POSIX_ACL_ACCESS_XATTR)
+        except OSError as e:
+            if e.errno != errno.EBADF:
+                raise
+            return os.getxattr(f'/proc/self/fd/{fd}', POSIX_ACL_ACCESS_XATTR)
+    except OSError as e:
+        if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None
+        raise
 
 
 def _file_kind(mode: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .access import Access
 from .ca_bundle import CaBundle
 from .distributions.setting import ClientCaSetting
 from .files_in_root import CaFileContent
@@ -17,7 +18,8 @@ SECONDS_PER_DAY = 86400.0
 STATUS_SEVERITY = {CRITICAL: 3, UNKNOWN: 2, WARNING: 1, OK: 0}
 
 
-# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged.
+# A finding's status decides compliance: WARNING still passes the control, UNKNOWN is not judged; nor is a finding
+# whose file the Agent could not see (`verified` False: the flag is set, the file is unknown).
 COMPLIANT_BY_STATUS = {OK: True, WARNING: True, CRITICAL: False}
 
 
@@ -33,10 +35,11 @@ class Finding:
     days_left: float | None = None
     distribution: str = 'kubernetes'
     source: str = 'process'
+    verified: bool = True  # False: the flag is set but the file (or the apiserver's access to it) was not verified
 
     @property
     def compliant(self) -> bool | None:
-        return COMPLIANT_BY_STATUS.get(self.status)
+        return COMPLIANT_BY_STATUS.get(self.status) if self.verified else None
 
 
 def judge(
@@ -46,10 +49,34 @@ def judge(
     bundle: CaBundle | None,
     now: float,
     days_warning: int,
+    access: Access | None = None,
 ) -> Finding:
-    """The verdict for one apiserver given its effective --client-ca-file and what the file holds."""
+    """The verdict for one apiserver given its effective --client-ca-file, what the file holds and whether the
+    apiserver's own credentials reach it (`access`; None when there is no process to ask)."""
     finding = _judge(process, setting, content, bundle, now, days_warning)
+    if access is not None and content is not None and content.data is not None:
+        finding = _as_the_apiserver_reads_it(finding, access, setting)
     return replace(finding, distribution=setting.distribution, source=setting.source)
+
+
+def _as_the_apiserver_reads_it(finding: Finding, access: Access, setting: ClientCaSetting) -> Finding:
+    """The verdict on a file the Agent read, given whether the apiserver's own credentials may read it."""
+    who = finding.process.label if finding.process is not None else 'kube-apiserver'
+    where = f' (in {setting.origin})' if setting.origin and setting.source != 'process' else ''
+    if access.allowed is False:  # whatever it holds, the apiserver cannot load it
+        reason = (
+            f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
+            "restart with it. Let the apiserver's user or group read the file and search its directories."
+        )
+        return Finding(CRITICAL, reason, finding.process, finding.ca_file)
+    if access.allowed is None and finding.status != CRITICAL:  # a FAIL on the content stands either way
+        verdict = finding.reason.split(': ', 1)[1]
+        reason = (
+            f'WARNING: not verified: whether {who} itself may read its client CA file was not verified '
+            f'({access.reason}). What the Agent read: {verdict}'
+        )
+        return replace(finding, status=WARNING, reason=reason, verified=False)
+    return finding
 
 
 def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
@@ -72,11 +99,12 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
             return Finding(CRITICAL, reason, process, ca_file)
         if problem == 'permission':
             reason = (
-                f'WARNING: --client-ca-file is set on {who} but the Agent cannot read {ca_file} ({detail}). '
-                'Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
+                f'WARNING: not verified: {who} sets --client-ca-file to {ca_file}{where} (verified), but the Agent '
+                f'cannot read the file ({detail}), so whether it exists and holds a valid CA certificate was not '
+                'verified. Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
                 'CAP_DAC_READ_SEARCH) to verify the file.'
             )
-            return Finding(WARNING, reason, process, ca_file)
+            return Finding(WARNING, reason, process, ca_file, verified=False)
         return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
     assert bundle is not None
     cas = bundle.ca_certificates
@@ -130,5 +158,5 @@ def against_manifest(finding: Finding, manifest: str, manifest_value: str | None
 
 
 def node_verdict(findings: Sequence[Finding]) -> Finding:
-    """The worst finding over all apiserver processes of the node."""
-    return max(findings, key=lambda f: STATUS_SEVERITY[f.status])
+    """The worst finding over all apiserver processes of the node (of equal statuses, one not verified)."""
+    return max(findings, key=lambda f: (STATUS_SEVERITY[f.status], not f.verified))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+
+from .access import Credentials, credentials_from_status, id_ranges_from_map
 
 
 def read_proc_bytes(procfs: str, pid: int, name: str, limit: int = 1 << 20) -> bytes:
@@ -51,3 +54,24 @@ def process_environment(procfs: str, pid: int) -> dict[str, str]:
         return {}
     pairs = (item.partition(b'=') for item in raw.split(b'\0') if b'=' in item)
     return {os.fsdecode(key): os.fsdecode(value) for key, _, value in pairs}
+
+
+def process_credentials(procfs: str, pid: int) -> Credentials | None:
+    """What the kernel checks the process's file access against, or None when the Agent cannot tell.
+
+    Ids in /proc/<pid>/status are shown in the Agent's user namespace, as `stat` shows file owners. A process in
+    another user namespace has its capabilities only over files whose owner and group are mapped there.
+    """
+    try:
+        status = read_proc_bytes(procfs, pid, 'status', limit=1 << 16).decode('ascii', 'replace')
+        credentials = credentials_from_status(status)
+        if credentials is None:
+            return None
+        own, theirs = os.stat('/proc/self/ns/user'), os.stat(f'{procfs}/{pid}/ns/user')
+        if (own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino):
+            return credentials
+        uid_map = read_proc_bytes(procfs, pid, 'uid_map', limit=1 << 16).decode('ascii', 'replace')
+        gid_map = read_proc_bytes(procfs, pid, 'gid_map', limit=1 << 16).decode('ascii', 'replace')
+    except OSError:
+        return None
+    return replace(credentials, mapped_uids=id_ranges_from_map(uid_map), mapped_gids=id_ranges_from_map(gid_map))

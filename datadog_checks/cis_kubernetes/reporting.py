@@ -14,6 +14,10 @@ def remediation(distribution: str) -> str:
 
 
 def compliance_status(finding: Finding) -> str | None:
+    """passed, failed, not_verified (the flag is set but the file, or the apiserver's access to it, could not be
+    verified), or None (nothing judged)."""
+    if not finding.verified:
+        return 'not_verified'
     if finding.compliant is None:
         return None
     return 'passed' if finding.compliant else 'failed'
