@@ -916,35 +916,81 @@ class ProcessScan:
 
 
 def scan_processes(procfs: str) -> ProcessScan:
-    found = []
-    witnesses = set()
-    supervisors: list[tuple[str, int]] = []
-    proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
-        for pid in pids:
-            if not pid.isdigit():
-                continue
-            program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
-                seen = _witness(procfs, pid, program)
-                if seen is not None:
-                    witnesses.add(seen)
-                    if seen in SUPERVISOR_NAMES:
-                        supervisors.append((seen, int(pid)))
-            elif might_be_apiserver(program):
-                process = read_apiserver_process(procfs, int(pid))
-                if process is not None:
-                    found.append(process)
-    finally:
-        os.close(proc_fd)
-    return ProcessScan(
-        apiservers=tuple(found),
-        witnesses=frozenset(witnesses),
-        supervisors=tuple(supervisors),
-        sees_others='1' in pids,
-        listed=sum(pid.isdigit() for pid in pids),
-    )
+    """One full pass over the process table."""
+    return ProcessTable().scan(procfs, full=True)
+
+
+# Programs that may exec() kube-apiserver in place, keeping their pid (`sh -c "exec kube-apiserver ..."`, `env`,
+# `nice`...): a process seen as one of these is looked at again at every scan.
+EXEC_WRAPPERS = frozenset(
+    {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
+)
+FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
+
+
+class ProcessTable:
+    """The process table across scans: a rescan looks only at processes it has not seen, and at those that matter.
+
+    A process is known by its pid and the inode number of its /proc/<pid> directory, which readdir gives for free
+    (os.scandir's DirEntry.inode(), getdents' d_ino). procfs gives a process's directory a fresh inode from a
+    counter that does not repeat (fs/proc/base.c proc_pid_make_inode, get_next_ino) and flushes it when the process
+    exits (proc_flush_pid), so a pid reused by a new process shows a new inode: it is looked at again, as a full scan
+    would. The inode can also change for the same process (its dentry evicted under memory pressure): it is then
+    looked at again, which costs a readlink and misses nothing. tests/test_discovery.py checks both on this kernel.
+    What is skipped is only what is neither an apiserver candidate, a witness nor an exec wrapper; a process can
+    still become an apiserver without a new pid only by exec(), which wrappers are re-read for, and every
+    FULL_SCAN_EVERY scans all processes are looked at again.
+    """
+
+    def __init__(self) -> None:
+        self._quiet: dict[str, int] = {}  # pid -> /proc/<pid> inode of a process seen to be none of those
+        self._scans = 0
+
+    def scan(self, procfs: str, full: bool = False) -> ProcessScan:
+        full = full or self._scans % FULL_SCAN_EVERY == 0
+        self._scans += 1
+        found = []
+        witnesses = set()
+        supervisors: list[tuple[str, int]] = []
+        quiet: dict[str, int] = {}
+        listed = 0
+        sees_others = False
+        proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with os.scandir(proc_fd) as entries:  # what psutil.pids() lists, without its failure on an empty listing
+                for entry in entries:
+                    pid = entry.name
+                    if not pid.isdigit():
+                        continue
+                    listed += 1
+                    sees_others = sees_others or pid == '1'
+                    inode = entry.inode()
+                    if not full and self._quiet.get(pid) == inode:
+                        quiet[pid] = inode
+                        continue
+                    program = _program(proc_fd, pid)
+                    if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
+                        seen = _witness(procfs, pid, program)
+                        if seen is not None:
+                            witnesses.add(seen)
+                            if seen in SUPERVISOR_NAMES:
+                                supervisors.append((seen, int(pid)))
+                    elif might_be_apiserver(program):
+                        process = read_apiserver_process(procfs, int(pid))
+                        if process is not None:
+                            found.append(process)
+                    elif program and program not in EXEC_WRAPPERS:
+                        quiet[pid] = inode
+        finally:
+            os.close(proc_fd)
+        self._quiet = quiet  # pids no longer listed are forgotten
+        return ProcessScan(
+            apiservers=tuple(found),
+            witnesses=frozenset(witnesses),
+            supervisors=tuple(supervisors),
+            sees_others=sees_others,
+            listed=listed,
+        )
 
 
 SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
@@ -2361,10 +2407,33 @@ def finding_fingerprint(log: dict) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def finding_due(previous: SentFinding | None, fingerprint: str, monotonic: float, interval: int) -> bool:
-    if previous is None or previous.fingerprint != fingerprint:
+def finding_due(
+    previous: SentFinding | None, fingerprint: str, monotonic: float, interval: int, unchanged: bool = False
+) -> bool:
+    """Whether to send: a first finding, a changed one (`unchanged`: known to be the same without a fingerprint), or
+    the same one `interval` seconds after it was last sent."""
+    if previous is None or (not unchanged and previous.fingerprint != fingerprint):
         return True
     return interval > 0 and monotonic - previous.since >= interval
+
+
+NUMBER = re.compile(r'\d+(\.\d+)?')
+
+
+def finding_key(verdict: Finding) -> tuple:
+    """A cheap stand-in for the fingerprint within one Agent process: equal keys, equal findings (the bundle is the
+    check's cached object while the file's bytes are unchanged; numbers such as days left are left out)."""
+    process = verdict.process
+    return (
+        verdict.status,
+        verdict.compliant,
+        NUMBER.sub('#', verdict.reason),
+        verdict.ca_file,
+        verdict.distribution,
+        verdict.source,
+        None if process is None else (process.pid, process.name),
+        verdict.bundle,
+    )
 
 
 def sent_finding_from_cache(raw: object, now: float, monotonic: float) -> SentFinding | None:
@@ -2517,6 +2586,7 @@ class Announcing:
     _announcement_read = False
     _sent_finding: SentFinding | None = None
     _sent_finding_read = False
+    _sent_key: tuple | None = None  # finding_key of the last finding sent
     _logs_checked = False
 
     def _announce(self, verdict: Finding, now: float) -> None:
@@ -2577,8 +2647,11 @@ class Announcing:
         if not self._sent_finding_read:
             self._sent_finding_read = True
             self._sent_finding = sent_finding_from_cache(self._read_cache(self.FINDING_KEY), now, monotonic)
-        host = datadog_agent.get_hostname()
         interval = self.settings.findings_log_interval
+        key = finding_key(verdict)
+        if key == self._sent_key and not finding_due(self._sent_finding, '', monotonic, interval, unchanged=True):
+            return  # the same finding as the last one sent, and not yet due again: no log to build
+        host = datadog_agent.get_hostname()
         log = finding_log(
             verdict,
             host=host,
@@ -2589,10 +2662,12 @@ class Announcing:
         )
         fingerprint = finding_fingerprint(log)
         if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
+            self._sent_key = key  # the finding sent before this Agent restarted
             return
         log['ddtags'] = ','.join([*self._verdict_tags(verdict), *self._compliance_tags(finding_result(verdict))])
         self.send_log(self._for_agent(log))
         self._sent_finding = SentFinding(fingerprint, now, monotonic)
+        self._sent_key = key
         self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
 
     def _compliance_tags(self, status: str) -> list[str]:
@@ -2646,6 +2721,8 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             version = self.settings.benchmark_version
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
+        self._process_table = ProcessTable()  # rescans look only at what changed
+        self._credentials: dict[tuple[int, float], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
@@ -2730,7 +2807,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return self._apiservers
 
     def _scan(self, procfs: str) -> None:
-        self._scan_result = scan_processes(procfs)
+        self._scan_result = self._process_table.scan(procfs)
         etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
         if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
             self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
@@ -2758,6 +2835,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             if manifest is not None:
                 self._manifests[process.pid] = manifest
         self._client_ca = known
+        self._credentials = {key: value for key, value in self._credentials.items() if key in known}
 
     def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
         """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
@@ -2783,7 +2861,12 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
         base = f'{procfs}/{process.pid}'
-        credentials = process_credentials(procfs, process.pid)
+        key = (process.pid, process.create_time)
+        credentials = self._credentials.get(key)
+        if credentials is None:  # read once per process: an apiserver does not change its ids or capabilities
+            credentials = process_credentials(procfs, process.pid)
+            if credentials is not None:
+                self._credentials[key] = credentials
         finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now, credentials)
         manifest = self._manifests.get(process.pid)
         return finding if manifest is None else against_manifest(finding, *manifest)

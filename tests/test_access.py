@@ -374,9 +374,10 @@ def test_capabilities_in_another_user_namespace_follow_its_id_map(workdir, owner
     kernel_allows = in_new_user_namespace('cat', path).returncode == 0
     process = subprocess.Popen(['unshare', '--user', '--map-root-user', 'sleep', '30'])
     try:
-        for _ in range(100):  # until unshare has entered the namespace and exec'd sleep
-            if os.stat(f'/proc/{process.pid}/ns/user').st_ino != os.stat('/proc/self/ns/user').st_ino:
-                break
+        for _ in range(500):  # until unshare has entered the namespace, written its id maps and exec'd sleep
+            with open(f'/proc/{process.pid}/comm') as comm:
+                if comm.read().strip() == 'sleep':
+                    break
             time.sleep(0.01)
         credentials = process_credentials('/proc', process.pid)
     finally:

@@ -12,9 +12,23 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
     results = json.loads((tmp_path / 'results.json').read_text())
     (row,) = results['rows']
     assert row['extra_processes'] == 20
-    assert set(row['median_ms']) >= {'steady_state', 'first_run', 'kube_bench_audit', 'psutil_scan'}
+    assert set(row['median_ms']) >= {
+        'steady_state',
+        'first_run',
+        'kube_bench_audit',
+        'psutil_scan',
+        'floor',
+        'mean_of_40_runs',
+    }
     assert all(value > 0 for value in row['median_ms'].values())
-    assert set(row['ratios']) == {'steady_vs_kube_bench', 'steady_vs_psutil', 'first_vs_kube_bench', 'first_vs_psutil'}
+    assert set(row['ratios']) == {
+        'steady_vs_kube_bench',
+        'steady_vs_psutil',
+        'first_vs_kube_bench',
+        'first_vs_psutil',
+        'first_vs_floor',
+        'mean_of_40_vs_steady',
+    }
     assert results['memory']['check_peak_rss_mb'] > 0
     assert (tmp_path / 'chart.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'processes: steady' in capsys.readouterr().out

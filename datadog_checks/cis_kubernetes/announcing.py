@@ -20,6 +20,7 @@ from .findings import (
     SentFinding,
     finding_due,
     finding_fingerprint,
+    finding_key,
     finding_log,
     finding_result,
     sent_finding_from_cache,
@@ -39,6 +40,7 @@ class Announcing:
     _announcement_read = False
     _sent_finding: SentFinding | None = None
     _sent_finding_read = False
+    _sent_key: tuple | None = None  # finding_key of the last finding sent
     _logs_checked = False
 
     def _announce(self, verdict: Finding, now: float) -> None:
@@ -99,8 +101,11 @@ class Announcing:
         if not self._sent_finding_read:
             self._sent_finding_read = True
             self._sent_finding = sent_finding_from_cache(self._read_cache(self.FINDING_KEY), now, monotonic)
-        host = datadog_agent.get_hostname()
         interval = self.settings.findings_log_interval
+        key = finding_key(verdict)
+        if key == self._sent_key and not finding_due(self._sent_finding, '', monotonic, interval, unchanged=True):
+            return  # the same finding as the last one sent, and not yet due again: no log to build
+        host = datadog_agent.get_hostname()
         log = finding_log(
             verdict,
             host=host,
@@ -111,10 +116,12 @@ class Announcing:
         )
         fingerprint = finding_fingerprint(log)
         if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
+            self._sent_key = key  # the finding sent before this Agent restarted
             return
         log['ddtags'] = ','.join([*self._verdict_tags(verdict), *self._compliance_tags(finding_result(verdict))])
         self.send_log(self._for_agent(log))
         self._sent_finding = SentFinding(fingerprint, now, monotonic)
+        self._sent_key = key
         self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
 
     def _compliance_tags(self, status: str) -> list[str]:

@@ -38,7 +38,7 @@ from .distributions.rke2 import rke2_disables_apiserver
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
-from .processes import ApiserverProcess, ProcessScan, is_same_process_running, scan_processes
+from .processes import ApiserverProcess, ProcessScan, ProcessTable, is_same_process_running
 from .procfs import process_credentials
 from .reporting import agent_text, remediation
 from .scrubbing import secret_flag_values
@@ -65,6 +65,8 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             version = self.settings.benchmark_version
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
+        self._process_table = ProcessTable()  # rescans look only at what changed
+        self._credentials: dict[tuple[int, float], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
         self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
@@ -149,7 +151,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return self._apiservers
 
     def _scan(self, procfs: str) -> None:
-        self._scan_result = scan_processes(procfs)
+        self._scan_result = self._process_table.scan(procfs)
         etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
         if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
             self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})
@@ -177,6 +179,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             if manifest is not None:
                 self._manifests[process.pid] = manifest
         self._client_ca = known
+        self._credentials = {key: value for key, value in self._credentials.items() if key in known}
 
     def _find_node_manifest(self, procfs: str) -> tuple[str | None, str | None, ManifestSetting | None]:
         """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
@@ -202,7 +205,12 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
         setting = self._client_ca[(process.pid, process.create_time)]
         base = f'{procfs}/{process.pid}'
-        credentials = process_credentials(procfs, process.pid)
+        key = (process.pid, process.create_time)
+        credentials = self._credentials.get(key)
+        if credentials is None:  # read once per process: an apiserver does not change its ids or capabilities
+            credentials = process_credentials(procfs, process.pid)
+            if credentials is not None:
+                self._credentials[key] = credentials
         finding = self._judge(process, setting, f'{base}/root', f'{base}/cwd', now, credentials)
         manifest = self._manifests.get(process.pid)
         return finding if manifest is None else against_manifest(finding, *manifest)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,10 +89,33 @@ def finding_fingerprint(log: dict) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def finding_due(previous: SentFinding | None, fingerprint: str, monotonic: float, interval: int) -> bool:
-    if previous is None or previous.fingerprint != fingerprint:
+def finding_due(
+    previous: SentFinding | None, fingerprint: str, monotonic: float, interval: int, unchanged: bool = False
+) -> bool:
+    """Whether to send: a first finding, a changed one (`unchanged`: known to be the same without a fingerprint), or
+    the same one `interval` seconds after it was last sent."""
+    if previous is None or (not unchanged and previous.fingerprint != fingerprint):
         return True
     return interval > 0 and monotonic - previous.since >= interval
+
+
+NUMBER = re.compile(r'\d+(\.\d+)?')
+
+
+def finding_key(verdict: Finding) -> tuple:
+    """A cheap stand-in for the fingerprint within one Agent process: equal keys, equal findings (the bundle is the
+    check's cached object while the file's bytes are unchanged; numbers such as days left are left out)."""
+    process = verdict.process
+    return (
+        verdict.status,
+        verdict.compliant,
+        NUMBER.sub('#', verdict.reason),
+        verdict.ca_file,
+        verdict.distribution,
+        verdict.source,
+        None if process is None else (process.pid, process.name),
+        verdict.bundle,
+    )
 
 
 def sent_finding_from_cache(raw: object, now: float, monotonic: float) -> SentFinding | None:

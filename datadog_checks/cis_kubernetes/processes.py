@@ -206,35 +206,81 @@ class ProcessScan:
 
 
 def scan_processes(procfs: str) -> ProcessScan:
-    found = []
-    witnesses = set()
-    supervisors: list[tuple[str, int]] = []
-    proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        pids = os.listdir(proc_fd)  # what psutil.pids() lists, without its failure on an empty listing
-        for pid in pids:
-            if not pid.isdigit():
-                continue
-            program = _program(proc_fd, pid)
-            if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
-                seen = _witness(procfs, pid, program)
-                if seen is not None:
-                    witnesses.add(seen)
-                    if seen in SUPERVISOR_NAMES:
-                        supervisors.append((seen, int(pid)))
-            elif might_be_apiserver(program):
-                process = read_apiserver_process(procfs, int(pid))
-                if process is not None:
-                    found.append(process)
-    finally:
-        os.close(proc_fd)
-    return ProcessScan(
-        apiservers=tuple(found),
-        witnesses=frozenset(witnesses),
-        supervisors=tuple(supervisors),
-        sees_others='1' in pids,
-        listed=sum(pid.isdigit() for pid in pids),
-    )
+    """One full pass over the process table."""
+    return ProcessTable().scan(procfs, full=True)
+
+
+# Programs that may exec() kube-apiserver in place, keeping their pid (`sh -c "exec kube-apiserver ..."`, `env`,
+# `nice`...): a process seen as one of these is looked at again at every scan.
+EXEC_WRAPPERS = frozenset(
+    {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
+)
+FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
+
+
+class ProcessTable:
+    """The process table across scans: a rescan looks only at processes it has not seen, and at those that matter.
+
+    A process is known by its pid and the inode number of its /proc/<pid> directory, which readdir gives for free
+    (os.scandir's DirEntry.inode(), getdents' d_ino). procfs gives a process's directory a fresh inode from a
+    counter that does not repeat (fs/proc/base.c proc_pid_make_inode, get_next_ino) and flushes it when the process
+    exits (proc_flush_pid), so a pid reused by a new process shows a new inode: it is looked at again, as a full scan
+    would. The inode can also change for the same process (its dentry evicted under memory pressure): it is then
+    looked at again, which costs a readlink and misses nothing. tests/test_discovery.py checks both on this kernel.
+    What is skipped is only what is neither an apiserver candidate, a witness nor an exec wrapper; a process can
+    still become an apiserver without a new pid only by exec(), which wrappers are re-read for, and every
+    FULL_SCAN_EVERY scans all processes are looked at again.
+    """
+
+    def __init__(self) -> None:
+        self._quiet: dict[str, int] = {}  # pid -> /proc/<pid> inode of a process seen to be none of those
+        self._scans = 0
+
+    def scan(self, procfs: str, full: bool = False) -> ProcessScan:
+        full = full or self._scans % FULL_SCAN_EVERY == 0
+        self._scans += 1
+        found = []
+        witnesses = set()
+        supervisors: list[tuple[str, int]] = []
+        quiet: dict[str, int] = {}
+        listed = 0
+        sees_others = False
+        proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with os.scandir(proc_fd) as entries:  # what psutil.pids() lists, without its failure on an empty listing
+                for entry in entries:
+                    pid = entry.name
+                    if not pid.isdigit():
+                        continue
+                    listed += 1
+                    sees_others = sees_others or pid == '1'
+                    inode = entry.inode()
+                    if not full and self._quiet.get(pid) == inode:
+                        quiet[pid] = inode
+                        continue
+                    program = _program(proc_fd, pid)
+                    if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
+                        seen = _witness(procfs, pid, program)
+                        if seen is not None:
+                            witnesses.add(seen)
+                            if seen in SUPERVISOR_NAMES:
+                                supervisors.append((seen, int(pid)))
+                    elif might_be_apiserver(program):
+                        process = read_apiserver_process(procfs, int(pid))
+                        if process is not None:
+                            found.append(process)
+                    elif program and program not in EXEC_WRAPPERS:
+                        quiet[pid] = inode
+        finally:
+            os.close(proc_fd)
+        self._quiet = quiet  # pids no longer listed are forgotten
+        return ProcessScan(
+            apiservers=tuple(found),
+            witnesses=frozenset(witnesses),
+            supervisors=tuple(supervisors),
+            sees_others=sees_others,
+            listed=listed,
+        )
 
 
 SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
