@@ -925,6 +925,14 @@ def scan_processes(procfs: str) -> ProcessScan:
 EXEC_WRAPPERS = frozenset(
     {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
 )
+SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
+# What a scan does with a process, by the name of its executable: identify it, see whether it witnesses a control
+# plane, or look at it again at every scan (an exec wrapper); any other process is set aside until its pid is reused.
+LOOK_CLOSER = {
+    **dict.fromkeys(CANDIDATE_NAMES, 'candidate'),
+    **dict.fromkeys(WITNESS_PROGRAMS | SUPERVISOR_NAMES, 'witness'),
+    **dict.fromkeys(EXEC_WRAPPERS, 'wrapper'),
+}
 FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
 
 
@@ -953,34 +961,29 @@ class ProcessTable:
         witnesses = set()
         supervisors: list[tuple[str, int]] = []
         quiet: dict[str, int] = {}
-        listed = 0
-        sees_others = False
+        known = {} if full else self._quiet
         proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            with os.scandir(proc_fd) as entries:  # what psutil.pids() lists, without its failure on an empty listing
-                for entry in entries:
-                    pid = entry.name
-                    if not pid.isdigit():
-                        continue
-                    listed += 1
-                    sees_others = sees_others or pid == '1'
-                    inode = entry.inode()
-                    if not full and self._quiet.get(pid) == inode:
-                        quiet[pid] = inode
-                        continue
-                    program = _program(proc_fd, pid)
-                    if program in WITNESS_PROGRAMS or program in SUPERVISOR_NAMES:
-                        seen = _witness(procfs, pid, program)
-                        if seen is not None:
-                            witnesses.add(seen)
-                            if seen in SUPERVISOR_NAMES:
-                                supervisors.append((seen, int(pid)))
-                    elif might_be_apiserver(program):
-                        process = read_apiserver_process(procfs, int(pid))
-                        if process is not None:
-                            found.append(process)
-                    elif program and program not in EXEC_WRAPPERS:
-                        quiet[pid] = inode
+            with os.scandir(proc_fd) as listing:  # what psutil.pids() lists, without its failure on an empty listing
+                entries = [(entry.name, entry.inode()) for entry in listing if entry.name.isdigit()]
+            for pid, inode in entries:
+                if known.get(pid) == inode:
+                    quiet[pid] = inode
+                    continue
+                program = _program(proc_fd, pid)
+                kind = LOOK_CLOSER.get(program)
+                if kind is None:  # any other program, a kernel thread, a zombie: none ever becomes an apiserver
+                    quiet[pid] = inode
+                elif kind == 'candidate':
+                    process = read_apiserver_process(procfs, int(pid))
+                    if process is not None:
+                        found.append(process)
+                elif kind == 'witness':
+                    seen = _witness(procfs, pid, program)
+                    if seen is not None:
+                        witnesses.add(seen)
+                        if seen in SUPERVISOR_NAMES:
+                            supervisors.append((seen, int(pid)))
         finally:
             os.close(proc_fd)
         self._quiet = quiet  # pids no longer listed are forgotten
@@ -988,12 +991,9 @@ class ProcessTable:
             apiservers=tuple(found),
             witnesses=frozenset(witnesses),
             supervisors=tuple(supervisors),
-            sees_others=sees_others,
-            listed=listed,
+            sees_others=any(pid == '1' for pid, _ in entries),
+            listed=len(entries),
         )
-
-
-SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
 
 
 def _witness(procfs: str, pid: str, program: str) -> str | None:
