@@ -92,7 +92,9 @@ def test_readme_lists_every_option_of_the_spec():
     listed = set(re.findall(r'^\| `(\w+)` \|', table, re.MULTILINE))
     assert listed == set(Settings.__dataclass_fields__)
     for name, value in vars(Settings()).items():
-        if isinstance(value, int):
+        if isinstance(value, bool):  # as YAML spells it
+            assert f'| `{name}` | {str(value).lower()} |' in table, name
+        elif isinstance(value, int):
             assert f'| `{name}` | {value} |' in table, name
 
 

@@ -19,6 +19,8 @@ class Settings:
     max_ca_file_size: int = 4 * 1024 * 1024
     host_root: str = ''  # where the host's files are seen; '' for <procfs>/1/root, the root of the host's init
     benchmark_version: str = ''
+    wire_probe: bool = True  # read what the running apiserver asks of clients in its TLS handshake
+    wire_probe_interval: int = 300  # seconds between probes; 0 for every run
 
     @classmethod
     def from_instance(cls, instance: Mapping) -> Settings:
@@ -39,6 +41,8 @@ class Settings:
             max_ca_file_size=_integer(instance, 'max_ca_file_size', cls.max_ca_file_size, minimum=1),
             host_root=_string_option(instance, 'host_root'),
             benchmark_version=_benchmark_version(instance),
+            wire_probe=_boolean(instance, 'wire_probe', cls.wire_probe),
+            wire_probe_interval=_integer(instance, 'wire_probe_interval', cls.wire_probe_interval, minimum=0),
         )
 
 
@@ -93,4 +97,13 @@ def _integer(instance: Mapping, name: str, default: int, minimum: int) -> int:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f'`{name}` must be an integer of at least {minimum}, got {value!r}')
+    return value
+
+
+def _boolean(instance: Mapping, name: str, default: bool) -> bool:
+    value = instance.get(name)
+    if value is None:  # absent, or left empty
+        return default
+    if not isinstance(value, bool):
+        raise ConfigurationError(f'`{name}` must be true or false, got {value!r}')
     return value
