@@ -9,7 +9,8 @@
 //
 // Test-only flags: --reload-interval (how often the CA files are re-read), --plain-http (serve HTTP, not TLS, on the
 // secure port), --hang (accept connections and never answer), --handshake-log (a file that gets one line per failed
-// TLS handshake, as http.Server's ErrorLog writes "http: TLS handshake error ...").
+// TLS handshake, as http.Server's ErrorLog writes "http: TLS handshake error ..."), STANDIN_TLS13_ONLY=1 in the environment (TLS 1.3 only without the flag), --no-client-auth (a process
+// whose client authentication is off whatever its flags say: it reads no CA file and asks for no certificate).
 package main
 
 import (
@@ -99,6 +100,7 @@ func main() {
 	plainHTTP := flags.Bool("plain-http", false, "")
 	hang := flags.Bool("hang", false, "")
 	handshakeLog := flags.String("handshake-log", "", "")
+	noClientAuth := flags.Bool("no-client-auth", false, "")
 	flags.String("authorization-mode", "", "") // accepted and ignored, as other apiserver flags in tests
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -134,7 +136,7 @@ func main() {
 		os.Exit(1)
 	}
 	base := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-	if *minVersion == "VersionTLS13" {
+	if *minVersion == "VersionTLS13" || os.Getenv("STANDIN_TLS13_ONLY") == "1" { // as from a file the check does not read
 		base.MinVersion = tls.VersionTLS13
 	}
 	var files []string
@@ -144,7 +146,7 @@ func main() {
 		}
 	}
 	cas := &caPool{files: files}
-	if len(files) > 0 {
+	if len(files) > 0 && !*noClientAuth {
 		cas.reload()
 		base.ClientAuth = tls.RequestClientCert
 		go func() {
@@ -156,7 +158,7 @@ func main() {
 	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		config := base.Clone()
 		config.GetConfigForClient = nil
-		if len(files) > 0 {
+		if len(files) > 0 && !*noClientAuth {
 			config.ClientCAs = cas.current()
 		}
 		return config, nil
