@@ -99,7 +99,11 @@ def serve(go_apiserver, pki):
         return server
 
     yield start
-    for server, _ in started:
+    time.sleep(0.1)  # the server logs a failed handshake after the client has gone: give a late error time to show
+    for server, expected in started:
+        deadline = time.monotonic() + 2
+        while len(server.handshake_errors()) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
         server.process.kill()
         server.process.wait()
     for server, expected in started:

@@ -68,14 +68,14 @@ def with_wire(
         else f'On the wire, {wire.address} asks for a client certificate but names no CA'
     )
     if not file_subjects:
-        if finding.ca_file:  # the file was not read, or the configuration cannot be judged (MicroShift)
+        if finding.status == CRITICAL and not finding.ca_file:  # the configuration says --client-ca-file is off
+            note = (
+                f'{advertised}; these can come from --requestheader-client-ca-file, which does not satisfy the control.'
+            )
+        else:  # the file was not read, or the configuration cannot be judged (MicroShift)
             note = (
                 f'{advertised}: client certificate authentication is on in the running process, but the wire cannot '
                 'tell --client-ca-file from --requestheader-client-ca-file.'
-            )
-        else:
-            note = (
-                f'{advertised}; these can come from --requestheader-client-ca-file, which does not satisfy the control.'
             )
         return replace(finding, reason=f'{finding.reason} {note}')
     missing = [subject for subject in file_subjects if subject not in wire.names]
