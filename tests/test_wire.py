@@ -9,7 +9,6 @@ does): every test ends with that log empty unless it says otherwise.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,10 +24,9 @@ from datadog_checks.cis_kubernetes.listeners import find_listener
 from datadog_checks.cis_kubernetes.processes import read_apiserver_process
 from datadog_checks.cis_kubernetes.wire import read_client_ca_names
 from datadog_checks.cis_kubernetes.wire_names import display_name, pem_certificate_subjects
-from devtools import certs
+from devtools import certs, wire_server
 from tests.conftest import write
 
-SOURCE = Path(__file__).resolve().parent / 'wire' / 'apiserver_standin.go'
 SC = 'cis_kubernetes.apiserver.client_ca_file'
 WIRE_METRIC = 'cis_kubernetes.apiserver.wire.verified'
 EVERY_RUN = {'wire_probe_interval': 0}
@@ -36,19 +34,10 @@ EVERY_RUN = {'wire_probe_interval': 0}
 
 @pytest.fixture(scope='module')
 def go_apiserver(tmp_path_factory) -> str:
-    if shutil.which('go') is None:
+    binary = wire_server.build(str(tmp_path_factory.mktemp('wire-go')))
+    if binary is None:
         pytest.skip('needs Go (Debian: golang-go), as .ci/run installs')
-    out = tmp_path_factory.mktemp('wire-go')
-    env = {**os.environ, 'GO111MODULE': 'off', 'GOCACHE': str(out / 'cache'), 'GOPATH': str(out / 'gopath')}
-    binary = out / 'bin' / 'kube-apiserver'  # the check recognises the apiserver by its program's name
-    subprocess.run(['go', 'build', '-o', str(binary), str(SOURCE)], check=True, env=env, cwd=out)
-    return str(binary)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    return binary
 
 
 class Server:
@@ -77,7 +66,7 @@ def serve(go_apiserver, pki):
     started: list[tuple[Server, int]] = []
 
     def start(*flags: str, prefix=(), bind='127.0.0.1', expected_errors: int = 0, env=None) -> Server:
-        port = free_port()
+        port = wire_server.free_port()
         log = f'{pki}/handshakes-{port}.log'
         argv = [
             *prefix,
