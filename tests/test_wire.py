@@ -78,11 +78,7 @@ def serve(go_apiserver, pki):
             f'--handshake-log={log}',
             *flags,
         ]
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
-        )
-        line = process.stdout.readline()
-        assert line.startswith(b'listening'), (line, process.stderr.read() if process.poll() is not None else b'')
+        process = wire_server.start(argv, env)
         server = Server(process, port, log)
         started.append((server, expected_errors))
         return server
