@@ -39,10 +39,9 @@ import json
 import math
 import os
 import re
-import socket
-import ssl
 import stat
 import time
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -1794,6 +1793,10 @@ def display_name(name: bytes) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+if typing.TYPE_CHECKING:
+    import socket
+    import ssl
+
 WIRE_TIMEOUT = 1.0  # seconds for the whole probe: connect, handshake, close
 WIRE_READ_LIMIT = 512 * 1024  # bytes read from the server at most (a 150-CA bundle is about 20 KiB)
 WIRE_RECORD_LIMIT = 2**14 + 2048  # the largest TLS record RFC 5246 allows (TLSCiphertext)
@@ -1937,6 +1940,7 @@ def _flush(sock: socket.socket, outgoing: ssl.MemoryBIO) -> None:
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:
+
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError('probe deadline')
@@ -1953,6 +1957,8 @@ def read_client_ca_names(
     protocol_version alert then leads to one TLS 1.3 handshake read through SSLContext._msg_callback when this
     Python has it (and `allow_tls13`). Never raises: every failure is a WireResult.
     """
+    import ssl  # only where a probe runs: ssl and libssl cost the Agent about 4 MB unless another check loaded them
+
     started = time.monotonic()
     deadline = started + timeout
     can_read_tls13 = allow_tls13 and hasattr(ssl.SSLContext, '_msg_callback')
@@ -1976,6 +1982,9 @@ def _timed(result: WireResult, started: float) -> WireResult:
 
 
 def _handshake(host: str, port: int, deadline: float, tls13: bool) -> WireResult:
+    import socket
+    import ssl
+
     address = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -2051,6 +2060,9 @@ def _handshake(host: str, port: int, deadline: float, tls13: bool) -> WireResult
 
 def _close(sock: socket.socket, tls: ssl.SSLObject, outgoing: ssl.MemoryBIO, deadline: float) -> None:
     """close_notify, then wait for the server to close, so that it sees an orderly end and logs nothing."""
+    import socket
+    import ssl
+
     with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
         tls.unwrap()
     _flush(sock, outgoing)
@@ -2268,14 +2280,14 @@ def with_wire(
         else f'On the wire, {wire.address} asks for a client certificate but names no CA'
     )
     if not file_subjects:
-        if finding.ca_file:  # the file was not read, or the configuration cannot be judged (MicroShift)
+        if finding.status == CRITICAL and not finding.ca_file:  # the configuration says --client-ca-file is off
+            note = (
+                f'{advertised}; these can come from --requestheader-client-ca-file, which does not satisfy the control.'
+            )
+        else:  # the file was not read, or the configuration cannot be judged (MicroShift)
             note = (
                 f'{advertised}: client certificate authentication is on in the running process, but the wire cannot '
                 'tell --client-ca-file from --requestheader-client-ca-file.'
-            )
-        else:
-            note = (
-                f'{advertised}; these can come from --requestheader-client-ca-file, which does not satisfy the control.'
             )
         return replace(finding, reason=f'{finding.reason} {note}')
     missing = [subject for subject in file_subjects if subject not in wire.names]

@@ -14,10 +14,13 @@ handshake error and counts none in apiserver_tls_handshake_errors_total (an abor
 from __future__ import annotations
 
 import contextlib
-import socket
-import ssl
 import time
+import typing
 from dataclasses import dataclass
+
+if typing.TYPE_CHECKING:
+    import socket
+    import ssl
 
 WIRE_TIMEOUT = 1.0  # seconds for the whole probe: connect, handshake, close
 WIRE_READ_LIMIT = 512 * 1024  # bytes read from the server at most (a 150-CA bundle is about 20 KiB)
@@ -162,6 +165,7 @@ def _flush(sock: socket.socket, outgoing: ssl.MemoryBIO) -> None:
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:
+
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError('probe deadline')
@@ -178,6 +182,8 @@ def read_client_ca_names(
     protocol_version alert then leads to one TLS 1.3 handshake read through SSLContext._msg_callback when this
     Python has it (and `allow_tls13`). Never raises: every failure is a WireResult.
     """
+    import ssl  # only where a probe runs: ssl and libssl cost the Agent about 4 MB unless another check loaded them
+
     started = time.monotonic()
     deadline = started + timeout
     can_read_tls13 = allow_tls13 and hasattr(ssl.SSLContext, '_msg_callback')
@@ -201,6 +207,9 @@ def _timed(result: WireResult, started: float) -> WireResult:
 
 
 def _handshake(host: str, port: int, deadline: float, tls13: bool) -> WireResult:
+    import socket
+    import ssl
+
     address = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -276,6 +285,9 @@ def _handshake(host: str, port: int, deadline: float, tls13: bool) -> WireResult
 
 def _close(sock: socket.socket, tls: ssl.SSLObject, outgoing: ssl.MemoryBIO, deadline: float) -> None:
     """close_notify, then wait for the server to close, so that it sees an orderly end and logs nothing."""
+    import socket
+    import ssl
+
     with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
         tls.unwrap()
     _flush(sock, outgoing)
