@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes import check as check_module
-from datadog_checks.cis_kubernetes.listeners import find_listener
+from datadog_checks.cis_kubernetes.listeners import diag_listening_sockets, find_listener, listening_sockets
 from datadog_checks.cis_kubernetes.processes import read_apiserver_process
 from datadog_checks.cis_kubernetes.wire import read_client_ca_names
 from datadog_checks.cis_kubernetes.wire_names import display_name, pem_certificate_subjects
@@ -200,6 +200,16 @@ def test_file_ca_advertised_on_the_default_dual_stack_listener_confirms_the_pass
     assert f'Confirmed on the wire: 127.0.0.1:{server.port} advertises every CA subject of {ca} (1).' in event_texts(
         aggregator
     )
+
+
+def test_netlink_and_proc_show_the_same_listening_sockets(serve, pki):
+    ca = write(f'{pki}/client-ca.crt', certs.valid_ca())
+    dual, loopback = serve(f'--client-ca-file={ca}', bind='0.0.0.0'), serve(f'--client-ca-file={ca}')
+    from_netlink, from_proc = diag_listening_sockets(), listening_sockets('/proc', dual.pid)
+    assert from_netlink is not None
+    assert sorted(from_netlink) == sorted(from_proc)
+    ports = {(address, port) for address, port, _ in from_proc}
+    assert {('::', dual.port), ('127.0.0.1', loopback.port)} <= ports
 
 
 def test_no_certificate_request_is_critical_whatever_the_configuration_says(

@@ -57,9 +57,9 @@ def _address(hex_address: str) -> str:
     return str(address.ipv4_mapped or address)
 
 
-def listening_sockets(procfs: str, pid: int) -> dict[int, list[str]]:
-    """port -> bound addresses of the TCP sockets in LISTEN state in the process's network namespace, keyed by inode."""
-    found: dict[int, list[str]] = {}
+def listening_sockets(procfs: str, pid: int) -> list[tuple[str, int, int]]:
+    """(address, port, inode) of the TCP sockets in LISTEN state in the process's network namespace."""
+    found = []
     for name in ('net/tcp', 'net/tcp6'):
         try:
             text = read_proc_bytes(procfs, pid, name, limit=8 << 20).decode('ascii', 'replace')
@@ -71,10 +71,62 @@ def listening_sockets(procfs: str, pid: int) -> dict[int, list[str]]:
                 continue
             address, _, port = fields[1].partition(':')
             try:
-                found.setdefault(int(fields[9]), []).append(f'{_address(address)}|{int(port, 16)}')
+                found.append((_address(address), int(port, 16), int(fields[9])))
             except ValueError:
                 continue
     return found
+
+
+# sock_diag (linux/inet_diag.h): the kernel walks only its listening sockets, where reading /proc/net/tcp walks every
+# connection's hash bucket (milliseconds on a busy node). Used in the Agent's own network namespace.
+NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, NLMSG_ERROR, NLMSG_DONE = 4, 20, 0x301, 2, 3
+TCP_LISTEN_STATE = 10
+
+
+def diag_listening_sockets() -> list[tuple[str, int, int]] | None:
+    """(address, port, inode) of the TCP sockets in LISTEN state in the Agent's network namespace, from netlink;
+    None when the kernel refuses (the caller reads /proc instead)."""
+    import socket
+    import struct
+
+    found = []
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as link:
+            link.settimeout(1.0)
+            for sequence, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+                # inet_diag_req_v2: family, protocol, ext, pad, states; then an inet_diag_sockid left zero (48 bytes)
+                request = struct.pack('=BBBxI', family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN_STATE) + bytes(48)
+                header = struct.pack('=IHHII', 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, sequence, 0)
+                link.send(header + request)
+                if not _diag_replies(link, family, found):
+                    return None
+    except OSError:
+        return None
+    return found
+
+
+def _diag_replies(link, family: int, found: list[tuple[str, int, int]]) -> bool:
+    """Read one dump's inet_diag_msg replies into `found`; False on a netlink error."""
+    import struct
+
+    for _ in range(10000):  # bounded: a dump ends with NLMSG_DONE
+        data = link.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from('=IH', data, offset)
+            if kind == NLMSG_DONE:
+                return True
+            if kind == NLMSG_ERROR or length < 16:
+                return False
+            message = data[offset + 16 : offset + length]
+            if len(message) >= 72:  # inet_diag_msg: 4 bytes, inet_diag_sockid (48), 5 x u32 (inode last)
+                port = struct.unpack_from('>H', message, 4)[0]
+                raw = message[8:12] if family == 2 else message[8:24]
+                address = ipaddress.ip_address(raw)
+                address = getattr(address, 'ipv4_mapped', None) or address
+                found.append((str(address), port, struct.unpack_from('=I', message, 68)[0]))
+            offset += (length + 3) & ~3
+    return False
 
 
 def socket_inodes(procfs: str, pid: int) -> set[int]:
@@ -104,17 +156,20 @@ def find_listener(procfs: str, process: ApiserverProcess) -> Listener:
     port, bind = expected_listener(process)
     try:
         owned = socket_inodes(procfs, process.pid)
-        sockets = listening_sockets(procfs, process.pid)
+        same_namespace = same_network_namespace(procfs, process.pid)
+        sockets = diag_listening_sockets() if same_namespace else None
+        if sockets is None:
+            sockets = listening_sockets(procfs, process.pid)
     except PermissionError as e:
         return Listener(port, bind, '', 'privileges', str(e))
     except OSError as e:
         return Listener(port, bind, '', 'no_listener', f'the process is gone ({e.strerror or e})')
-    mine = [entry.split('|') for inode, entries in sockets.items() if inode in owned for entry in entries]
-    bound = sorted({address for address, p in mine if int(p) == port})
+    mine = [(address, p) for address, p, inode in sockets if inode in owned]
+    bound = sorted({address for address, p in mine if p == port})
     if not bound:
-        ports = sorted({int(p) for _, p in mine})
+        ports = sorted({p for _, p in mine})
         return Listener(port, bind, '', 'no_listener', f'expected port {port}; it listens on {ports or "none"}')
-    if same_network_namespace(procfs, process.pid) is False:
+    if same_namespace is False:
         return Listener(port, bound[0], '', 'other_netns', f'{bound[0]} port {port}')
     for address in bound:
         if address in ('0.0.0.0', '::'):
