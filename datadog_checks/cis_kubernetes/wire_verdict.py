@@ -33,11 +33,13 @@ def _names(names) -> str:
     return '; '.join(shown) + (f' and {more} more' if more > 0 else '')
 
 
-def _at_least(finding: Finding, status: int, lead: str, note: str) -> Finding:
-    """The finding raised to `status` (never lowered), its reason led by `lead` when raised, `note` appended."""
+def _at_least(finding: Finding, status: int, lead: str, note: str, lead_says_note: bool = False) -> Finding:
+    """The finding raised to `status` and led by `lead`, then what the configuration said; or, when it is already as
+    bad, unchanged with `note` appended (the wire never lowers a verdict)."""
     if STATUS_SEVERITY[status] <= STATUS_SEVERITY[finding.status]:
         return replace(finding, reason=f'{finding.reason} {note}')
-    return replace(finding, status=status, reason=f'{lead} {note} The configuration said: {finding.reason}')
+    between = '' if lead_says_note else f' {note}'
+    return replace(finding, status=status, reason=f'{lead}{between} The configuration said: {finding.reason}')
 
 
 def with_wire(
@@ -60,7 +62,7 @@ def with_wire(
             f'FAIL: the running {who} sends no TLS CertificateRequest on {wire.address}: client certificate '
             'authentication is off in the running process, whatever its configuration says.'
         )
-        return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.')
+        return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.', True)
     advertised = (
         f'On the wire, {wire.address} accepts client certificates from {len(wire.names)} CA name(s) '
         f'({_names(wire.names)})'
