@@ -345,3 +345,17 @@ def test_probes_run_every_interval_and_the_last_result_holds_between(
     clock[0] += 300
     run(make_check, dd_run_check, aggregator, check=check)
     assert len(probes) == 2
+
+
+def test_a_failing_probe_costs_nothing_of_the_verdict(make_check, dd_run_check, aggregator, serve, pki, monkeypatch):
+    ca = write(f'{pki}/client-ca.crt', certs.valid_ca())
+    serve(f'--client-ca-file={ca}')
+
+    def broken(*args):
+        raise ValueError('unexpected kernel answer')
+
+    monkeypatch.setattr('datadog_checks.cis_kubernetes.listeners.find_listener', broken)
+    check, sc = run(make_check, dd_run_check, aggregator)
+    assert sc.status == AgentCheck.OK
+    assert wire_gauge(aggregator) == (-1, 'not_verifiable', 'error')
+    assert any('ValueError: unexpected kernel answer' in w for w in check.warnings)

@@ -189,10 +189,16 @@ def _dual_stack() -> bool:
 
 
 def probe_apiserver(procfs: str, process: ApiserverProcess, tls13: bool = False) -> WireResult:
-    """What the apiserver asks of a client on its own secure port, or why that cannot be read from here."""
-    listener = find_listener(procfs, process)
-    if not listener.probe_host:
-        address = f'{listener.bound}:{listener.port}'
-        return WireResult(listener.why_not, address=address, detail=listener.detail)
-    tls13 = tls13 or process.flags.get('tls-min-version') == 'VersionTLS13'
-    return read_client_ca_names(listener.probe_host, listener.port, tls13=tls13)
+    """What the apiserver asks of a client on its own secure port, or why that cannot be read from here.
+
+    Never raises: the wire corroborates the verdict, so a failure here must not cost the configuration's verdict.
+    """
+    try:
+        listener = find_listener(procfs, process)
+        if not listener.probe_host:
+            address = f'{listener.bound}:{listener.port}'
+            return WireResult(listener.why_not, address=address, detail=listener.detail)
+        tls13 = tls13 or process.flags.get('tls-min-version') == 'VersionTLS13'
+        return read_client_ca_names(listener.probe_host, listener.port, tls13=tls13)
+    except Exception as e:  # a bug, or a kernel answer this reader does not expect
+        return WireResult('error', detail=f'{type(e).__name__}: {e}')
