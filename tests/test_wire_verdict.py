@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from datadog_checks.cis_kubernetes import listeners
 from datadog_checks.cis_kubernetes.judging import CRITICAL, OK, UNKNOWN, WARNING, Finding
-from datadog_checks.cis_kubernetes.listeners import _address, expected_listener
+from datadog_checks.cis_kubernetes.listeners import _address, expected_listener, find_listener
 from datadog_checks.cis_kubernetes.processes import ApiserverProcess
 from datadog_checks.cis_kubernetes.wire import WireResult, _ServerFlight, certificate_request_names
 from datadog_checks.cis_kubernetes.wire_names import certificate_subject_der, display_name
@@ -147,3 +148,31 @@ def test_kernel_socket_addresses():
 def test_expected_listener_from_flags_and_distribution_defaults(kind, flags, expected):
     process = ApiserverProcess(pid=1, create_time=0.0, name='x', args=(), flags=flags, kind=kind)
     assert expected_listener(process) == expected
+
+
+@pytest.mark.parametrize(
+    ('sockets', 'expected'),
+    [
+        ([('10.0.0.5', 6443, 7)], ('bind_address', '')),  # only a node address: never probed off loopback
+        ([('127.0.0.1', 6443, 7)], ('', '127.0.0.1')),
+        ([('::', 6443, 7)], ('', '127.0.0.1')),  # dual-stack
+        ([('0.0.0.0', 6443, 8)], ('no_listener', '')),  # a socket of another process
+        ([('0.0.0.0', 6444, 7)], ('no_listener', '')),  # another port of this process
+    ],
+)
+def test_which_listener_is_probed_and_where(monkeypatch, sockets, expected):
+    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7})
+    monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: True)
+    monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: sockets)
+    monkeypatch.setattr(listeners, '_dual_stack', lambda: True)
+    listener = find_listener('/proc', PROCESS)
+    assert (listener.why_not, listener.probe_host) == expected
+
+
+def test_another_network_namespace_is_read_from_proc_and_not_probed(monkeypatch):
+    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7})
+    monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: False)
+    monkeypatch.setattr(listeners, 'listening_sockets', lambda procfs, pid: [('127.0.0.1', 6443, 7)])
+    monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: pytest.fail('our namespace is not theirs'))
+    listener = find_listener('/proc', PROCESS)
+    assert (listener.why_not, listener.probe_host, listener.bound) == ('other_netns', '', '127.0.0.1')
