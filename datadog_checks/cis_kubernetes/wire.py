@@ -28,7 +28,9 @@ WIRE_RECORD_LIMIT = 2**14 + 2048  # the largest TLS record RFC 5246 allows (TLSC
 TLS_ALERT_PROTOCOL_VERSION = 70
 # Outcomes. Verifiable: the server's answer says what it asks of clients.
 ADVERTISED, NO_REQUEST = 'advertised', 'no_request'
-# Not verifiable: why the wire could not be read (the configuration's verdict stands).
+# Not verifiable: why the wire could not be read (the configuration's verdict stands). The pod settings: Helm chart
+# DataDog/helm-charts charts/datadog values.yaml `agents.useHostNetwork`; Operator DataDog/datadog-operator
+# docs/configuration_public.md `[component].hostNetwork` (commit 01137445).
 NOT_VERIFIABLE_HINTS = {
     'tls13_only': 'the apiserver accepts only TLS 1.3 and this Python cannot read its encrypted CertificateRequest',
     'not_tls': 'the port does not answer with TLS',
