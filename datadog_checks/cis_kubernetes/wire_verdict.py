@@ -60,7 +60,8 @@ def with_wire(
     if wire.outcome == NO_REQUEST:
         lead = (
             f'FAIL: the running {who} sends no TLS CertificateRequest on {wire.address}: client certificate '
-            'authentication is off in the running process, whatever its configuration says.'
+            'authentication is off in the running process, whatever its configuration says (restart it with its '
+            'configuration, and check what starts it).'
         )
         return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.', True)
     advertised = (
