@@ -274,7 +274,7 @@ class CisKubernetesCheck(AgentCheck):
         if due:
             self._wire_next = monotonic + self.settings.wire_probe_interval
         known, combined, verified = {}, [], []
-        for process, finding in zip(apiservers, findings, strict=False):
+        for process, finding in zip(apiservers, findings, strict=True):
             key = (process.pid, process.create_time)
             subjects = self._file_subjects(procfs, process, finding)
             last = self._wire.get(key)
