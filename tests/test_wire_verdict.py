@@ -176,3 +176,14 @@ def test_another_network_namespace_is_read_from_proc_and_not_probed(monkeypatch)
     monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: pytest.fail('our namespace is not theirs'))
     listener = find_listener('/proc', PROCESS)
     assert (listener.why_not, listener.probe_host, listener.bound) == ('other_netns', '', '127.0.0.1')
+
+
+def test_k3s_is_probed_on_its_embedded_apiserver_not_its_supervisor(monkeypatch):
+    # k3s serves its supervisor (RequestClientCert without CAs: an empty list) on 6443 and the embedded apiserver on
+    # 127.0.0.1:6444, both sockets of the one `k3s server` process (k3s-io/k3s pkg/daemons/control/server.go).
+    k3s = ApiserverProcess(pid=42, create_time=1.0, name='k3s-server', args=(), kind='k3s', args_hidden=True)
+    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7, 8})
+    monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: True)
+    monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: [('::', 6443, 7), ('127.0.0.1', 6444, 8)])
+    listener = find_listener('/proc', k3s)
+    assert (listener.port, listener.probe_host) == (6444, '127.0.0.1')
