@@ -294,7 +294,7 @@ def test_a_port_that_never_answers_is_given_up_within_the_timeout(make_check, dd
     ca = write(f'{pki}/client-ca.crt', certs.valid_ca())
     server = serve(f'--client-ca-file={ca}', '--hang')
     result = read_client_ca_names('127.0.0.1', server.port, timeout=0.5)
-    assert result.outcome == 'timeout' and 0.4 < result.seconds < 0.8
+    assert result.outcome == 'timeout' and 0.45 < result.seconds < 1.0  # 0.5 s asked; margin for a loaded CI
     started = time.monotonic()
     _, sc = run(make_check, dd_run_check, aggregator)
     assert time.monotonic() - started < 2.5  # WIRE_TIMEOUT (1 s) and the rest of the run
