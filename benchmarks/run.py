@@ -10,6 +10,8 @@ a valid client CA, then measures, in the same process table:
   3. kube-bench's audit command: /bin/ps -ef | grep kube-apiserver | grep -v grep;
   4. a naive psutil full scan: psutil.process_iter(['name']) with psutil's process cache cleared.
 It prints medians and ratios, checks peak memory, and writes results.json and chart.png to --out.
+With Go installed it also measures the wire probe against the Go apiserver (tests/wire): one probe with an ECDSA and
+an RSA serving certificate, and a steady-state run with the probe off, not due, and due at every run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import psutil
 from datadog_checks.base.stubs import aggregator
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import CisKubernetesCheck
-from devtools import certs, standin
+from devtools import certs, standin, wire_server
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE_BENCH_AUDIT = '/bin/ps -ef | grep kube-apiserver | grep -v grep'
@@ -136,6 +138,59 @@ def measure(count: int, repeat: int, scans: int) -> dict:
     }
     ms['steady_state_mean'] = statistics.fmean(steady) * 1000  # includes the periodic rescans (rescan_every)
     return {'extra_processes': count, 'processes': processes, 'median_ms': ms}
+
+
+def wire_cost(repeat: int) -> dict:
+    """Milliseconds: one probe (ECDSA and RSA serving certificates), and the check's steady-state run without and
+    with a due probe, against the Go apiserver on loopback."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from datadog_checks.cis_kubernetes.wire import read_client_ca_names
+
+    workdir = tempfile.mkdtemp(prefix='cis-kubernetes-wire-bench-')
+    try:
+        binary = wire_server.build(workdir)
+        if binary is None:
+            return {'skipped': 'Go is not installed'}
+        files = {'ca': certs.valid_ca(), 'ecdsa.crt': certs.pem(certs.certificate('kube-apiserver', is_ca=False))}
+        files['ecdsa.key'] = certs.private_key_pem()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        files['rsa.crt'] = certs.pem(certs.certificate('kube-apiserver', is_ca=False, key=key))
+        files['rsa.key'] = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        for name, data in files.items():
+            Path(workdir, name).write_bytes(data)
+        ms = {}
+        for kind in ('ecdsa', 'rsa'):
+            port = wire_server.free_port()
+            argv = [binary, f'--secure-port={port}', '--bind-address=127.0.0.1', f'--client-ca-file={workdir}/ca']
+            server = wire_server.start(
+                [*argv, f'--tls-cert-file={workdir}/{kind}.crt', f'--tls-private-key-file={workdir}/{kind}.key']
+            )
+            try:
+                for _ in range(5):  # warm-up
+                    read_client_ca_names('127.0.0.1', port)
+                samples = sorted(timed(lambda port=port: read_client_ca_names('127.0.0.1', port), repeat))
+                ms[f'probe_{kind}'] = statistics.median(samples) * 1000
+                ms[f'probe_{kind}_p90'] = samples[int(len(samples) * 0.9)] * 1000
+                if kind == 'ecdsa':
+                    for name, instance in (
+                        ('steady_probe_off', {'wire_probe': False}),
+                        ('steady_probe_not_due', {'wire_probe_interval': 86400}),
+                        ('steady_probe_due', {'wire_probe_interval': 0}),
+                    ):
+                        check = new_check(instance)
+                        run_checked(check)
+                        ms[name] = statistics.median(timed(lambda c=check: run_checked(c), repeat, clear_submissions))
+                        ms[name] *= 1000
+            finally:
+                server.kill()
+                server.wait()
+        return {'median_ms': ms}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # Peak RSS from VmHWM: ru_maxrss would carry over the parent's high-water mark across fork and exec.
@@ -254,11 +309,23 @@ def main(argv: list[str] | None = None) -> int:
         f'peak RSS: datadog_checks.base alone {mem["base_peak_rss_mb"]:.1f} MB, with the check run '
         f'{mem["check_peak_rss_mb"]:.1f} MB: +{mem["increase_mb"]:.1f} MB (limit {MEMORY_LIMIT_MB:.0f} MB)'
     )
+    wire = wire_cost(args.repeat)
+    if 'skipped' in wire:
+        print(f'wire probe: skipped ({wire["skipped"]})')
+    else:
+        w = wire['median_ms']
+        print(
+            f'wire probe: ECDSA {w["probe_ecdsa"]:.2f} ms (p90 {w["probe_ecdsa_p90"]:.2f}), '
+            f'RSA-2048 {w["probe_rsa"]:.2f} ms (p90 {w["probe_rsa_p90"]:.2f}); steady run: '
+            f'probe off {w["steady_probe_off"]:.3f} ms, not due {w["steady_probe_not_due"]:.3f} ms, '
+            f'due {w["steady_probe_due"]:.3f} ms'
+        )
     results = {
         'python': sys.version.split()[0],
         'cpus': os.cpu_count(),
         'rows': rows,
         'memory': mem,
+        'wire': wire,
         'repeat': args.repeat,
         'scans': args.scans,
     }

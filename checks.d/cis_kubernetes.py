@@ -20,6 +20,10 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/certificates.py
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
+    datadog_checks/cis_kubernetes/wire_names.py
+    datadog_checks/cis_kubernetes/wire.py
+    datadog_checks/cis_kubernetes/listeners.py
+    datadog_checks/cis_kubernetes/wire_verdict.py
     datadog_checks/cis_kubernetes/reporting.py
     datadog_checks/cis_kubernetes/announcements.py
     datadog_checks/cis_kubernetes/findings.py
@@ -32,8 +36,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import hashlib
+import ipaddress
 import json
 import math
 import os
@@ -41,6 +47,7 @@ import re
 import stat
 import struct
 import time
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -2208,6 +2215,737 @@ def node_verdict(findings: Sequence[Finding]) -> Finding:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/wire_names.py
+# DER names (pure): the subjects of the certificates in a PEM bundle exactly as encoded (Go's RawSubject, what
+# crypto/tls advertises in a CertificateRequest), and a DistinguishedName shown for messages.
+#
+# Only the subject is needed, so this walks the certificate's outer structure without certificates.py's full parse.
+# --------------------------------------------------------------------------------------------------------------
+
+
+_WIRE_PEM = re.compile(rb'-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----', re.DOTALL)
+_ATTRIBUTE_NAMES = {
+    '2.5.4.3': 'CN',
+    '2.5.4.6': 'C',
+    '2.5.4.7': 'L',
+    '2.5.4.8': 'ST',
+    '2.5.4.10': 'O',
+    '2.5.4.11': 'OU',
+    '2.5.4.5': 'SERIALNUMBER',
+    '0.9.2342.19200300.100.1.25': 'DC',
+    '1.2.840.113549.1.9.1': 'emailAddress',
+}
+
+
+def _wire_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of element) of the DER element at `offset`; ValueError when malformed."""
+    if offset + 2 > len(data):
+        raise ValueError('truncated DER')
+    tag, length = data[offset], data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise ValueError('bad DER length')
+        length = int.from_bytes(data[start : start + count], 'big')
+        start += count
+    end = start + length
+    if end > len(data):
+        raise ValueError('truncated DER')
+    return tag, start, end
+
+
+def _wire_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, offset, contents start, end) of each element between start and end."""
+    children = []
+    offset = start
+    while offset < end:
+        tag, content, stop = _wire_tlv(data, offset)
+        children.append((tag, offset, content, stop))
+        offset = stop
+    return children
+
+
+def certificate_subject_der(der: bytes) -> bytes:
+    """The certificate's subject Name exactly as encoded (tag and length included), as Go's RawSubject."""
+    tag, start, end = _wire_tlv(der, 0)
+    tbs_tag, tbs_start, tbs_end = _wire_tlv(der, start)
+    if tag != 0x30 or tbs_tag != 0x30:
+        raise ValueError('not a certificate')
+    fields = _wire_children(der, tbs_start, tbs_end)
+    if fields and fields[0][0] == 0xA0:  # [0] version
+        fields = fields[1:]
+    if len(fields) < 5 or fields[4][0] != 0x30:  # serial, signature, issuer, validity, subject
+        raise ValueError('not a certificate')
+    _, offset, _, stop = fields[4]
+    return der[offset:stop]
+
+
+def pem_certificate_subjects(data: bytes) -> tuple[bytes, ...]:
+    """The subject of every certificate in a PEM bundle, in file order (Go's CertPool keeps every certificate)."""
+    subjects = []
+    for body in _WIRE_PEM.findall(data):
+        try:
+            subject = certificate_subject_der(base64.b64decode(b''.join(body.split()), validate=True))
+        except (binascii.Error, ValueError):
+            continue  # Go's AppendCertsFromPEM skips what does not parse
+        if subject not in subjects:
+            subjects.append(subject)
+    return tuple(subjects)
+
+
+def _wire_oid(content: bytes) -> str:
+    if not content:
+        return ''
+    parts = [*divmod(content[0], 40)] if content[0] < 80 else [2, content[0] - 80]
+    value = 0
+    for byte in content[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    return '.'.join(map(str, parts))
+
+
+def display_name(name: bytes) -> str:
+    """A DistinguishedName for messages, most significant attribute first (CN=kubernetes-ca,O=example)."""
+    try:
+        tag, start, end = _wire_tlv(name, 0)
+        if tag != 0x30:
+            raise ValueError('not a Name')
+        shown = []
+        for _, _, set_start, set_end in _wire_children(name, start, end):
+            for _, _, ava_start, ava_end in _wire_children(name, set_start, set_end):
+                (_, _, oid_start, oid_end), (value_tag, _, value_start, value_end) = _wire_children(
+                    name, ava_start, ava_end
+                )[:2]
+                oid = _wire_oid(name[oid_start:oid_end])
+                codec = 'utf-16-be' if value_tag == 0x1E else 'utf-8'
+                value = name[value_start:value_end].decode(codec, 'replace')
+                shown.append(f'{_ATTRIBUTE_NAMES.get(oid, oid)}={value}')
+        return ','.join(reversed(shown)) or '(empty name)'
+    except (ValueError, IndexError):
+        return f'(undecodable name, {len(name)} bytes)'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/wire.py
+# On the wire: the CA names a running apiserver asks its clients for, read from its TLS CertificateRequest.
+#
+# kube-apiserver sends a CertificateRequest only when it has a client CA (the union of --client-ca-file and
+# --requestheader-client-ca-file, client CA first), listing their subject names (Go's crypto/tls: ClientCAs.Subjects()).
+# Python's ssl module does not expose that message, so the probe drives an ssl.SSLObject over memory BIOs and reads
+# the server's bytes itself: in TLS 1.2 the handshake messages before ChangeCipherSpec are plaintext (RFC 5246 7.4.4).
+# A TLS-1.3-only server encrypts it: there the private but long-standing SSLContext._msg_callback (Python 3.8+) hands
+# over the decrypted message, or the server is reported as not verifiable, never as a failure.
+#
+# The handshake is completed without a client certificate and closed with close_notify: the apiserver then logs no
+# handshake error and counts none in apiserver_tls_handshake_errors_total (an aborted handshake does both).
+# --------------------------------------------------------------------------------------------------------------
+
+
+if typing.TYPE_CHECKING:
+    import socket
+    import ssl
+
+WIRE_TIMEOUT = 1.0  # seconds for the whole probe: connect, handshake, close
+WIRE_READ_LIMIT = 512 * 1024  # bytes read from the server at most (a 150-CA bundle is about 20 KiB)
+WIRE_RECORD_LIMIT = 2**14 + 2048  # the largest TLS record RFC 5246 allows (TLSCiphertext)
+TLS_ALERT_PROTOCOL_VERSION = 70
+# Outcomes. Verifiable: the server's answer says what it asks of clients.
+ADVERTISED, NO_REQUEST = 'advertised', 'no_request'
+# Not verifiable: why the wire could not be read (the configuration's verdict stands). The pod settings: Helm chart
+# DataDog/helm-charts charts/datadog values.yaml `agents.useHostNetwork`; Operator DataDog/datadog-operator
+# docs/configuration_public.md `[component].hostNetwork` (commit 01137445).
+NOT_VERIFIABLE_HINTS = {
+    'tls13_only': 'the apiserver accepts only TLS 1.3 and this Python cannot read its encrypted CertificateRequest',
+    'not_tls': 'the port does not answer with TLS',
+    'timeout': 'the port did not answer in time',
+    'refused': 'the connection was refused',
+    'closed': 'the server closed the connection during the handshake',
+    'handshake_failed': 'the TLS handshake failed',
+    'no_listener': 'the apiserver owns no listening socket on its secure port',
+    'other_netns': "the apiserver listens in another network namespace (in Kubernetes: run the Agent's pod with "
+    "hostNetwork: true, e.g. the Helm chart's agents.useHostNetwork or the Operator's spec.override.nodeAgent"
+    '.hostNetwork)',
+    'privileges': "the Agent may not see the apiserver's sockets (run it as root with hostPID, or with CAP_SYS_PTRACE)",
+    'bind_address': 'the apiserver listens only on an address that is not loopback; the probe connects to loopback '
+    'only (bind it to 0.0.0.0, ::, or a loopback address)',
+    'error': 'the probe failed',
+}
+
+
+@dataclass(frozen=True)
+class WireResult:
+    """What the running apiserver asked of a client without a certificate, or why that is unknown."""
+
+    outcome: str  # ADVERTISED, NO_REQUEST, or a key of NOT_VERIFIABLE_HINTS
+    names: tuple[bytes, ...] = ()  # DER DistinguishedNames of the CertificateRequest, in its order
+    address: str = ''  # host:port probed
+    detail: str = ''
+    tls_version: str = ''  # TLSv1.2 or TLSv1.3 when the handshake completed
+    seconds: float = 0.0
+
+    @property
+    def verifiable(self) -> bool:
+        return self.outcome in (ADVERTISED, NO_REQUEST)
+
+    @property
+    def explanation(self) -> str:
+        hint = NOT_VERIFIABLE_HINTS.get(self.outcome, self.outcome)
+        return f'{hint}: {self.detail}' if self.detail else hint
+
+
+# -- TLS: the server's plaintext handshake ---------------------------------------------------------------------
+
+
+class _ServerFlight:
+    """The server's TLS records as they arrive: plaintext handshake messages until its ChangeCipherSpec."""
+
+    def __init__(self) -> None:
+        self.buffer = b''
+        self.handshake = b''
+        self.messages: list[bytes] = []
+        self.encrypted = False  # after the server's ChangeCipherSpec: nothing more is readable
+        self.alert: int | None = None
+        self.not_tls = False
+
+    def feed(self, data: bytes) -> None:
+        if self.encrypted or self.not_tls:
+            return
+        self.buffer += data
+        while len(self.buffer) >= 5 and not self.encrypted:
+            kind, major, length = self.buffer[0], self.buffer[1], int.from_bytes(self.buffer[3:5], 'big')
+            if kind not in (20, 21, 22, 23) or major != 3 or length > WIRE_RECORD_LIMIT:
+                self.not_tls = True
+                return
+            if len(self.buffer) < 5 + length:
+                return
+            body, self.buffer = self.buffer[5 : 5 + length], self.buffer[5 + length :]
+            if kind == 20 or kind == 23:
+                self.encrypted = True
+            elif kind == 21 and len(body) >= 2 and self.alert is None:
+                self.alert = body[1]
+            elif kind == 22:
+                self._handshake(body)
+
+    def _handshake(self, body: bytes) -> None:
+        self.handshake += body
+        while len(self.handshake) >= 4:
+            size = 4 + int.from_bytes(self.handshake[1:4], 'big')
+            if len(self.handshake) < size:
+                return
+            self.messages.append(self.handshake[:size])
+            self.handshake = self.handshake[size:]
+
+
+def _vector(data: bytes, offset: int, width: int) -> tuple[bytes, int]:
+    """A TLS vector with a `width`-byte length at `offset`: (its contents, the offset after it)."""
+    if offset + width > len(data):
+        raise ValueError('truncated CertificateRequest')
+    length = int.from_bytes(data[offset : offset + width], 'big')
+    start = offset + width
+    if start + length > len(data):
+        raise ValueError('truncated CertificateRequest')
+    return data[start : start + length], start + length
+
+
+def _distinguished_names(authorities: bytes) -> tuple[bytes, ...]:
+    names = []
+    offset = 0
+    while offset < len(authorities):
+        name, offset = _vector(authorities, offset, 2)
+        names.append(name)
+    return tuple(names)
+
+
+def certificate_request_names(message: bytes, tls_version: str) -> tuple[bytes, ...]:
+    """The certificate_authorities of a CertificateRequest handshake message (type 13, 4-byte header included).
+
+    TLS 1.2 (RFC 5246 7.4.4): certificate_types<1..2^8-1>, supported_signature_algorithms<2..2^16-2>,
+    certificate_authorities<0..2^16-1>. TLS 1.3 (RFC 8446 4.3.2): certificate_request_context<0..2^8-1>,
+    extensions<2..2^16-1>, the names in extension 47 (certificate_authorities) when present.
+    """
+    if len(message) < 4 or message[0] != 13:
+        raise ValueError('not a CertificateRequest')
+    body = message[4:]
+    if tls_version == 'TLSv1.3':
+        _, offset = _vector(body, 0, 1)
+        extensions, _ = _vector(body, offset, 2)
+        offset = 0
+        while offset + 4 <= len(extensions):
+            kind = int.from_bytes(extensions[offset : offset + 2], 'big')
+            data, offset = _vector(extensions, offset + 2, 2)
+            if kind == 47:
+                authorities, _ = _vector(data, 0, 2)
+                return _distinguished_names(authorities)
+        return ()
+    _, offset = _vector(body, 0, 1)
+    _, offset = _vector(body, offset, 2)
+    authorities, _ = _vector(body, offset, 2)
+    return _distinguished_names(authorities)
+
+
+def _flush(sock: socket.socket, outgoing: ssl.MemoryBIO) -> None:
+    pending = outgoing.read()
+    if pending:
+        sock.sendall(pending)
+
+
+def _recv(sock: socket.socket, deadline: float) -> bytes:
+
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError('probe deadline')
+    sock.settimeout(remaining)
+    return sock.recv(65536)
+
+
+def read_client_ca_names(
+    host: str, port: int, timeout: float = WIRE_TIMEOUT, tls13: bool = False, allow_tls13: bool = True
+) -> WireResult:
+    """Complete one TLS handshake with (host, port) without a client certificate and report its CertificateRequest.
+
+    TLS 1.2 first (plaintext, public API), unless `tls13` says the server is known to accept only TLS 1.3; a
+    protocol_version alert then leads to one TLS 1.3 handshake read through SSLContext._msg_callback when this
+    Python has it (and `allow_tls13`). Never raises: every failure is a WireResult.
+    """
+    import ssl  # only where a probe runs: ssl and libssl cost the Agent about 4 MB unless another check loaded them
+
+    started = time.monotonic()
+    deadline = started + timeout
+    can_read_tls13 = allow_tls13 and hasattr(ssl.SSLContext, '_msg_callback')
+    result = None
+    if not (tls13 and can_read_tls13):
+        result = _handshake(host, port, deadline, tls13=False)
+        if result.outcome != 'tls13_only' or not can_read_tls13:
+            return _timed(result, started)
+    return _timed(_handshake(host, port, deadline, tls13=True), started)
+
+
+def _timed(result: WireResult, started: float) -> WireResult:
+    return WireResult(
+        result.outcome,
+        result.names,
+        result.address,
+        result.detail,
+        result.tls_version,
+        round(time.monotonic() - started, 4),
+    )
+
+
+def _handshake(host: str, port: int, deadline: float, tls13: bool) -> WireResult:
+    import socket
+    import ssl
+
+    address = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the server's certificate is not what is judged here
+    context.minimum_version = ssl.TLSVersion.TLSv1_3 if tls13 else ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else ssl.TLSVersion.TLSv1_2
+    decrypted: list[bytes] = []
+    if tls13:
+
+        def collect(conn, direction, version, content_type, msg_type, data):
+            if direction == 'read' and content_type == 22 and len(data) >= 4 and len(decrypted) < 64:
+                decrypted.append(bytes(data))
+
+        context._msg_callback = collect
+    flight = _ServerFlight()
+    received = 0
+    try:
+        sock = socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), 0.001))
+    except TimeoutError:
+        return WireResult('timeout', address=address, detail='no connection')
+    except ConnectionRefusedError:
+        return WireResult('refused', address=address)
+    except OSError as e:
+        return WireResult('error', address=address, detail=f'connect: {e.strerror or e}')
+    try:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=False)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            _flush(sock, outgoing)
+            data = _recv(sock, deadline)
+            if not data:
+                incoming.write_eof()
+                if flight.not_tls:
+                    return WireResult('not_tls', address=address)
+                return WireResult('closed', address=address)
+            received += len(data)
+            if received > WIRE_READ_LIMIT:
+                return WireResult('error', address=address, detail=f'the server sent more than {received} bytes')
+            flight.feed(data)
+            if flight.not_tls:
+                return WireResult('not_tls', address=address, detail=f'it answered {data[:16]!r}')
+            incoming.write(data)
+        _flush(sock, outgoing)
+        version = tls.version() or ''
+        _close(sock, tls, outgoing, deadline)
+    except ssl.SSLError as e:
+        if flight.alert == TLS_ALERT_PROTOCOL_VERSION:
+            return WireResult('tls13_only', address=address, detail='TLS 1.2 refused (protocol_version alert)')
+        if flight.not_tls:
+            return WireResult('not_tls', address=address)
+        return WireResult('handshake_failed', address=address, detail=str(e.reason or e))
+    except TimeoutError:
+        return WireResult('timeout', address=address, detail=f'after {received} bytes')
+    except OSError as e:
+        return WireResult('error', address=address, detail=e.strerror or str(e))
+    finally:
+        sock.close()
+    messages = decrypted if version == 'TLSv1.3' else flight.messages
+    requests = [m for m in messages if m[0] == 13]
+    if not requests:
+        return WireResult(NO_REQUEST, address=address, tls_version=version)
+    try:
+        names = certificate_request_names(requests[0], version)
+    except ValueError as e:
+        return WireResult('error', address=address, detail=str(e), tls_version=version)
+    return WireResult(ADVERTISED, names, address, tls_version=version)
+
+
+def _close(sock: socket.socket, tls: ssl.SSLObject, outgoing: ssl.MemoryBIO, deadline: float) -> None:
+    """close_notify, then wait for the server to close, so that it sees an orderly end and logs nothing."""
+    import socket
+    import ssl
+
+    with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
+        tls.unwrap()
+    _flush(sock, outgoing)
+    sock.shutdown(socket.SHUT_WR)
+    drained = 0
+    try:  # unread data would turn our close into a reset
+        while drained < WIRE_READ_LIMIT:
+            data = _recv(sock, min(deadline, time.monotonic() + 0.2))
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/listeners.py
+# Where a judged apiserver listens: its secure port from its flags or its distribution's default, confirmed against
+# the listening TCP sockets the process itself owns (/proc/<pid>/net/tcp and tcp6, matched with /proc/<pid>/fd).
+#
+# Go listens dual-stack: kube-apiserver's default 0.0.0.0:6443 shows only in tcp6, as `::`.
+# --------------------------------------------------------------------------------------------------------------
+
+
+DEFAULT_SECURE_PORT = 6443
+# Distributions whose apiserver runs inside another program, with no flags of its own in argv: (port, bind address).
+# k3s: pkg/daemons/control/server.go (k3s-io/k3s c8331835) serves the embedded apiserver on HTTPSPort+1, 127.0.0.1,
+# the supervisor on 6443 is another listener of the same process. MicroK8s: default-args/kube-apiserver (ac8c2134).
+# MicroShift: pkg/controllers/kube-apiserver.go (a128cdaf). OpenShift 3: the master's servingInfo (inferred: 8443).
+EMBEDDED_LISTENERS = {
+    'k3s': (6444, '127.0.0.1'),
+    'microk8s': (16443, '0.0.0.0'),
+    'microshift': (6443, '0.0.0.0'),
+    'openshift-3': (8443, '0.0.0.0'),
+}
+TCP_LISTEN = '0A'
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening socket of the apiserver, and where the probe may reach it."""
+
+    port: int
+    bound: str  # the address the socket is bound to, as the kernel shows it
+    probe_host: str  # loopback address to connect to; '' when the probe must not connect
+    why_not: str = ''  # an outcome of wire.NOT_VERIFIABLE_HINTS when probe_host is ''
+    detail: str = ''
+
+
+def expected_listener(process: ApiserverProcess) -> tuple[int, str]:
+    """(secure port, bind address) the apiserver was told to use, or its distribution's defaults."""
+    port, bind = EMBEDDED_LISTENERS.get(process.kind, (DEFAULT_SECURE_PORT, '0.0.0.0'))
+    with contextlib.suppress(ValueError):
+        port = int(process.flags.get('secure-port', port))
+    return port, process.flags.get('bind-address') or bind
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw[::-1]))
+    # tcp6: four 32-bit words, each in the kernel's (little-endian) byte order
+    address = ipaddress.IPv6Address(b''.join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+    return str(address.ipv4_mapped or address)
+
+
+def listening_sockets(procfs: str, pid: int) -> list[tuple[str, int, int]]:
+    """(address, port, inode) of the TCP sockets in LISTEN state in the process's network namespace."""
+    found = []
+    for name in ('net/tcp', 'net/tcp6'):
+        try:
+            text = read_proc_bytes(procfs, pid, name, limit=8 << 20).decode('ascii', 'replace')
+        except FileNotFoundError:
+            continue  # no IPv6 in this kernel
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != TCP_LISTEN:
+                continue
+            address, _, port = fields[1].partition(':')
+            try:
+                found.append((_address(address), int(port, 16), int(fields[9])))
+            except ValueError:
+                continue
+    return found
+
+
+# sock_diag (linux/inet_diag.h): the kernel walks only its listening sockets, where reading /proc/net/tcp walks every
+# connection's hash bucket (milliseconds on a busy node). Used in the Agent's own network namespace.
+NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, NLMSG_ERROR, NLMSG_DONE = 4, 20, 0x301, 2, 3
+TCP_LISTEN_STATE = 10
+
+
+def diag_listening_sockets() -> list[tuple[str, int, int]] | None:
+    """(address, port, inode) of the TCP sockets in LISTEN state in the Agent's network namespace, from netlink;
+    None when the kernel refuses (the caller reads /proc instead)."""
+    import socket
+    import struct
+
+    found = []
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as link:
+            link.settimeout(1.0)
+            for sequence, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+                # inet_diag_req_v2: family, protocol, ext, pad, states; then an inet_diag_sockid left zero (48 bytes)
+                request = struct.pack('=BBBxI', family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN_STATE) + bytes(48)
+                header = struct.pack('=IHHII', 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, sequence, 0)
+                link.send(header + request)
+                if not _diag_replies(link, family, found):
+                    return None
+    except OSError:
+        return None
+    return found
+
+
+def _diag_replies(link, family: int, found: list[tuple[str, int, int]]) -> bool:
+    """Read one dump's inet_diag_msg replies into `found`; False on a netlink error."""
+    import struct
+
+    for _ in range(10000):  # bounded: a dump ends with NLMSG_DONE
+        data = link.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from('=IH', data, offset)
+            if kind == NLMSG_DONE:
+                return True
+            if kind == NLMSG_ERROR or length < 16:
+                return False
+            message = data[offset + 16 : offset + length]
+            if len(message) >= 72:  # inet_diag_msg: 4 bytes, inet_diag_sockid (48), 5 x u32 (inode last)
+                port = struct.unpack_from('>H', message, 4)[0]
+                raw = message[8:12] if family == 2 else message[8:24]
+                address = ipaddress.ip_address(raw)
+                address = getattr(address, 'ipv4_mapped', None) or address
+                found.append((str(address), port, struct.unpack_from('=I', message, 68)[0]))
+            offset += (length + 3) & ~3
+    return False
+
+
+def socket_inodes(procfs: str, pid: int) -> set[int]:
+    """Inodes of the sockets the process holds open (PermissionError without ptrace access to it)."""
+    inodes = set()
+    fd_dir = f'{procfs}/{pid}/fd'
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f'{fd_dir}/{fd}')
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith('socket:['):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def same_network_namespace(procfs: str, pid: int) -> bool | None:
+    """Whether the process shares the Agent's network namespace; None when that cannot be told."""
+    try:
+        return os.readlink(f'{procfs}/{pid}/ns/net') == os.readlink('/proc/self/ns/net')
+    except OSError:
+        return None
+
+
+def find_listener(procfs: str, process: ApiserverProcess) -> Listener:
+    """The apiserver's own listening socket on its secure port, and the loopback address to probe it on."""
+    port, bind = expected_listener(process)
+    try:
+        owned = socket_inodes(procfs, process.pid)
+        same_namespace = same_network_namespace(procfs, process.pid)
+        sockets = diag_listening_sockets() if same_namespace else None
+        if sockets is None:
+            sockets = listening_sockets(procfs, process.pid)
+    except PermissionError as e:
+        return Listener(port, bind, '', 'privileges', str(e))
+    except OSError as e:
+        return Listener(port, bind, '', 'no_listener', f'the process is gone ({e.strerror or e})')
+    mine = [(address, p) for address, p, inode in sockets if inode in owned]
+    bound = sorted({address for address, p in mine if p == port})
+    if not bound:
+        ports = sorted({p for _, p in mine})
+        return Listener(port, bind, '', 'no_listener', f'expected port {port}; it listens on {ports or "none"}')
+    if same_namespace is False:
+        return Listener(port, bound[0], '', 'other_netns', f'{bound[0]} port {port}')
+    for address in bound:
+        if address in ('0.0.0.0', '::'):
+            return Listener(port, address, '127.0.0.1' if address == '0.0.0.0' or _dual_stack() else '::1')
+        if ipaddress.ip_address(address).is_loopback:
+            return Listener(port, address, address)
+    return Listener(port, bound[0], '', 'bind_address', f'it listens on {", ".join(bound)}')
+
+
+def _dual_stack() -> bool:
+    """Whether a socket bound to `::` also accepts IPv4 (net.ipv6.bindv6only is 0, Go's and Linux's default)."""
+    try:
+        with open('/proc/sys/net/ipv6/bindv6only', 'rb') as f:
+            return f.read().strip() == b'0'
+    except OSError:
+        return True
+
+
+def probe_apiserver(procfs: str, process: ApiserverProcess, tls13: bool = False) -> WireResult:
+    """What the apiserver asks of a client on its own secure port, or why that cannot be read from here.
+
+    Never raises: the wire corroborates the verdict, so a failure here must not cost the configuration's verdict.
+    """
+    try:
+        listener = find_listener(procfs, process)
+        if not listener.probe_host:
+            address = f'{listener.bound}:{listener.port}'
+            return WireResult(listener.why_not, address=address, detail=listener.detail)
+        tls13 = tls13 or process.flags.get('tls-min-version') == 'VersionTLS13'
+        return read_client_ca_names(listener.probe_host, listener.port, tls13=tls13)
+    except Exception as e:  # a bug, or a kernel answer this reader does not expect
+        return WireResult('error', detail=f'{type(e).__name__}: {e}')
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/wire_verdict.py
+# Judging with the wire (pure): a Finding from the configuration, combined with what the running apiserver asked of
+# a client on the wire.
+#
+# What the wire proves: whether the running process asks for client certificates at all, and which CA names it
+# accepts (the union of --client-ca-file and --requestheader-client-ca-file). What it cannot: which of the two flags a
+# CA comes from, nor that an advertised name belongs to the same key as the file's CA (names are compared, not keys).
+# --------------------------------------------------------------------------------------------------------------
+
+
+# gauge values of cis_kubernetes.apiserver.wire.verified, and the wire_verified tag
+WIRE_YES, WIRE_NO, WIRE_NOT_VERIFIABLE = 1, 0, -1
+WIRE_TAG_VALUES = {WIRE_YES: 'yes', WIRE_NO: 'no', WIRE_NOT_VERIFIABLE: 'not_verifiable'}
+_NAMES_SHOWN = 3
+
+
+def missing_subjects(wire: WireResult, file_subjects: tuple[bytes, ...] | None) -> frozenset[bytes]:
+    """Subjects of the CA file that the running apiserver does not advertise (empty when that cannot be told)."""
+    if wire.outcome != ADVERTISED or not file_subjects:
+        return frozenset()
+    return frozenset(subject for subject in file_subjects if subject not in wire.names)
+
+
+def _names(names) -> str:
+    shown = [display_name(name) for name in list(names)[:_NAMES_SHOWN]]
+    more = len(names) - len(shown)
+    return '; '.join(shown) + (f' and {more} more' if more > 0 else '')
+
+
+def _at_least(finding: Finding, status: int, lead: str, note: str, lead_says_note: bool = False) -> Finding:
+    """The finding raised to `status` and led by `lead`, then what the configuration said; or, when it is already as
+    bad, unchanged with `note` appended (the wire never lowers a verdict)."""
+    if STATUS_SEVERITY[status] <= STATUS_SEVERITY[finding.status]:
+        return replace(finding, reason=f'{finding.reason} {note}')
+    between = '' if lead_says_note else f' {note}'
+    return replace(finding, status=status, reason=f'{lead}{between} The configuration said: {finding.reason}')
+
+
+def with_wire(
+    finding: Finding,
+    wire: WireResult | None,
+    file_subjects: tuple[bytes, ...] | None,
+    missing_before: frozenset[bytes] = frozenset(),
+) -> Finding:
+    """The finding as the wire confirms or contradicts it.
+
+    `file_subjects`: the subjects of the certificates in the judged --client-ca-file (None when it was not read).
+    `missing_before`: the file's subjects the previous probe did not see advertised; a CA missing on two consecutive
+    probes is a WARNING (the apiserver reloads its CA file within about a minute, so one miss may be a rotation).
+    """
+    if wire is None or not wire.verifiable:
+        return finding  # unreachable: nothing changes; check.py shows why (tag, status page)
+    who = finding.process.label if finding.process is not None else 'kube-apiserver'
+    if wire.outcome == NO_REQUEST:
+        lead = (
+            f'FAIL: the running {who} sends no TLS CertificateRequest on {wire.address}: client certificate '
+            'authentication is off in the running process, whatever its configuration says (restart it with its '
+            'configuration, and check what starts it).'
+        )
+        return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.', True)
+    advertised = (
+        f'On the wire, {wire.address} accepts client certificates from {len(wire.names)} CA name(s) '
+        f'({_names(wire.names)})'
+        if wire.names
+        else f'On the wire, {wire.address} asks for a client certificate but names no CA'
+    )
+    if not file_subjects:
+        if finding.status == CRITICAL and not finding.ca_file:  # the configuration says --client-ca-file is off
+            note = (
+                f'{advertised}; these can come from --requestheader-client-ca-file, which does not satisfy the control.'
+            )
+        else:  # the file was not read, or the configuration cannot be judged (MicroShift)
+            note = (
+                f'{advertised}: client certificate authentication is on in the running process, but the wire cannot '
+                'tell --client-ca-file from --requestheader-client-ca-file.'
+            )
+        return replace(finding, reason=f'{finding.reason} {note}')
+    missing = [subject for subject in file_subjects if subject not in wire.names]
+    if not missing:
+        note = (
+            f'Confirmed on the wire: {wire.address} advertises every CA subject of {finding.ca_file} '
+            f'({len(file_subjects)}).'
+        )
+        return replace(finding, reason=f'{finding.reason} {note}')
+    missed_twice = [subject for subject in missing if subject in missing_before]
+    if not missed_twice:
+        note = (
+            f'{advertised}; {_names(missing)} of {finding.ca_file} is not advertised yet: checked again on the '
+            'next probe (the apiserver reloads the file within about a minute).'
+        )
+        return replace(finding, reason=f'{finding.reason} {note}')
+    lead = (
+        f'WARNING: the running {who} has not loaded the CA {_names(missed_twice)} of {finding.ca_file}: it is not '
+        f'among the CA names {wire.address} advertises, on two consecutive probes.'
+    )
+    return _at_least(finding, WARNING, lead, f'{advertised}.')
+
+
+def wire_verified(
+    wire: WireResult | None, file_subjects: tuple[bytes, ...] | None, missing_before: frozenset[bytes] = frozenset()
+) -> int:
+    """WIRE_YES: every CA of the file is advertised. WIRE_NO: no CertificateRequest, or a CA of the file missing on
+    two consecutive probes. Otherwise WIRE_NOT_VERIFIABLE (unreachable, no file to compare, a first miss)."""
+    if wire is None or not wire.verifiable:
+        return WIRE_NOT_VERIFIABLE
+    if wire.outcome == NO_REQUEST:
+        return WIRE_NO
+    if not file_subjects:
+        return WIRE_NOT_VERIFIABLE
+    missing = missing_subjects(wire, file_subjects)
+    if not missing:
+        return WIRE_YES
+    return WIRE_NO if missing & missing_before else WIRE_NOT_VERIFIABLE
+
+
+# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/reporting.py
 # What the check says about a verdict: the remediation, the compliance status, the event's text, all as text the
 # Agent accepts.
@@ -2478,6 +3216,8 @@ class Settings:
     benchmark_version: str = ''
     findings_logs: bool = True
     findings_log_interval: int = 1200
+    wire_probe: bool = True  # read what the running apiserver asks of clients in its TLS handshake
+    wire_probe_interval: int = 300  # seconds between probes; 0 for every run
 
     @classmethod
     def from_instance(cls, instance: Mapping) -> Settings:
@@ -2500,6 +3240,8 @@ class Settings:
             benchmark_version=_benchmark_version(instance),
             findings_logs=_boolean(instance, 'findings_logs', cls.findings_logs),
             findings_log_interval=_integer(instance, 'findings_log_interval', cls.findings_log_interval, minimum=0),
+            wire_probe=_boolean(instance, 'wire_probe', cls.wire_probe),
+            wire_probe_interval=_integer(instance, 'wire_probe_interval', cls.wire_probe_interval, minimum=0),
         )
 
 
@@ -2711,6 +3453,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     METRIC_PROCESSES = 'apiserver.processes'
     METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
     METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
+    METRIC_WIRE = 'apiserver.wire.verified'
     MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
     def __init__(self, name, init_config, instances):
@@ -2736,6 +3479,10 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
+        # The wire: per apiserver, its last probe, the file's subjects then, and those missing at the probe before.
+        self._wire: dict[tuple[int, float], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
+        self._wire_subjects: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}  # CA file -> (content, subjects)
+        self._wire_next = 0.0  # monotonic time of the next due probe
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -2779,6 +3526,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         now = self._clock()
         if apiservers:
             findings = [self._finding(procfs, process, now) for process in apiservers]
+            findings = self._with_wire(procfs, apiservers, findings)
         else:
             finding = self._finding_without_apiserver(procfs, now)
             if finding is None:
@@ -2933,6 +3681,53 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         bundle = ca_bundle_from_pem(data)
         self._bundles[key] = (data, bundle)
         return bundle
+
+    # -- the wire (listeners.py, wire.py, wire_verdict.py) -----------------------------------------------------------
+
+    def _with_wire(self, procfs: str, apiservers: Sequence[ApiserverProcess], findings: list[Finding]) -> list[Finding]:
+        """The findings as the running apiservers' TLS handshakes confirm or contradict them, probed every
+        `wire_probe_interval` seconds (and at once for an apiserver not probed yet); the verified gauge."""
+        if not self.settings.wire_probe:
+            return findings
+        monotonic = self._monotonic()
+        due = monotonic >= self._wire_next
+        if due:
+            self._wire_next = monotonic + self.settings.wire_probe_interval
+        known, combined, verified = {}, [], []
+        for process, finding in zip(apiservers, findings, strict=True):
+            key = (process.pid, process.create_time)
+            subjects = self._file_subjects(procfs, process, finding)
+            last = self._wire.get(key)
+            if due or last is None:
+                before = last[2] if last else frozenset()
+                if last and last[0].verifiable:
+                    before = missing_subjects(last[0], last[1])
+                result = probe_apiserver(procfs, process, tls13=bool(last) and last[0].tls_version == 'TLSv1.3')
+                last = (result, subjects, before)
+                if not result.verifiable:
+                    self.warning('%s: not verified on the wire: %s', process.label, result.explanation)
+            known[key] = last
+            result, _, before = last
+            combined.append(with_wire(finding, result, subjects, before))
+            verified.append((wire_verified(result, subjects, before), result.outcome))
+        self._wire = known
+        value, outcome = min(verified, key=lambda v: {WIRE_YES: 2, WIRE_NOT_VERIFIABLE: 1}.get(v[0], 0))
+        tags = [*self.tags, f'wire_verified:{WIRE_TAG_VALUES[value]}', f'wire_result:{outcome}']
+        self.gauge(self.METRIC_WIRE, value, tags=tags)
+        return combined
+
+    def _file_subjects(self, procfs: str, process: ApiserverProcess, finding: Finding) -> tuple[bytes, ...] | None:
+        """The subjects of the certificates in the CA file just judged for `process`, None when it was not read."""
+        cached = self._bundles.get(f'{procfs}/{process.pid}/root:{finding.ca_file}')
+        if finding.bundle is None or cached is None:
+            return None
+        data = cached[0]
+        known = self._wire_subjects.get(finding.ca_file)
+        if known is None or known[0] != data:
+            if len(self._wire_subjects) >= 8:
+                self._wire_subjects.clear()
+            known = self._wire_subjects[finding.ca_file] = (data, pem_certificate_subjects(data))
+        return known[1]
 
     # -- reporting -------------------------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Run the check once and print what the Agent would receive, like `datadog-agent check cis_kubernetes`.
 
 On a machine without kube-apiserver it says so, then shows the check against stand-in apiservers it starts and
-stops itself: a compliant node and a failing one, each with a CA generated on the spot.
+stops itself: a compliant node and a failing one, each with a CA generated on the spot. With Go installed, two more
+nodes are served by the Go apiserver of tests/wire, so that the wire probe reads a real TLS handshake: one whose CA is
+confirmed on the wire, one whose running process asks for no client certificate although its flags name a CA file.
 
     python -m devtools.demo [--json]
 """
@@ -18,7 +20,7 @@ import tempfile
 from datadog_checks.base.stubs import aggregator
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import CisKubernetesCheck
-from devtools import certs, standin
+from devtools import certs, standin, wire_server
 
 STATUS = {0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN'}
 APISERVER = '/usr/local/bin/kube-apiserver'
@@ -103,9 +105,40 @@ def demonstrate_with_standins(as_json: bool) -> int:
             agent_stub.reset()  # each stand-in node starts with no announced status
             with standin.running([APISERVER, '--secure-port=6443', '--authorization-mode=Node,RBAC', *flags]):
                 show(title, run_once(), as_json)
+        demonstrate_on_the_wire(workdir, ca_file, as_json)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def demonstrate_on_the_wire(workdir: str, ca_file: str, as_json: bool) -> None:
+    binary = wire_server.build(workdir)
+    if binary is None:
+        print('\n(Go is not installed: the nodes served by the Go apiserver, read on the wire, are not shown.)')
+        return
+    with open(f'{workdir}/serving.crt', 'wb') as f:
+        f.write(certs.pem(certs.certificate('kube-apiserver', is_ca=False)))
+    with open(f'{workdir}/serving.key', 'wb') as f:
+        f.write(certs.private_key_pem())
+    scenarios = [
+        ('Stand-in node served by the Go apiserver: its client CA confirmed on the wire', []),
+        (
+            'Stand-in node served by the Go apiserver: --client-ca-file set, but the running process asks for no '
+            'client certificate',
+            ['--no-client-auth'],
+        ),
+    ]
+    for title, extra in scenarios:
+        agent_stub.reset()
+        port = wire_server.free_port()
+        argv = [binary, f'--secure-port={port}', '--bind-address=127.0.0.1', f'--client-ca-file={ca_file}']
+        argv += [f'--tls-cert-file={workdir}/serving.crt', f'--tls-private-key-file={workdir}/serving.key', *extra]
+        server = wire_server.start(argv)
+        try:
+            show(title, run_once(), as_json)
+        finally:
+            server.kill()
+            server.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -189,7 +189,11 @@ def test_dashboard_references_only_what_the_check_sends(path):
     streams = [w for w in widgets if w['type'] == 'list_stream']
     assert streams and all('source:cis_kubernetes' in w['requests'][0]['query']['query_string'] for w in streams)
     for tag in re.findall(r'by \{([^}]*)\}', json.dumps(payload)):
-        assert set(tag.split(',')) <= {'host', 'client_ca_file'}
+        assert set(tag.split(',')) <= {
+            'host',
+            'client_ca_file',
+            'wire_result',
+        }  # tags the check sends on the grouped metric
 
 
 def test_dashboard_shows_what_a_security_engineer_needs():

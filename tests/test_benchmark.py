@@ -32,3 +32,7 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
     assert results['memory']['check_peak_rss_mb'] > 0
     assert (tmp_path / 'chart.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'processes: steady' in capsys.readouterr().out
+    wire = results['wire']
+    if 'skipped' not in wire:
+        assert set(wire['median_ms']) >= {'probe_ecdsa', 'probe_rsa', 'steady_probe_off', 'steady_probe_due'}
+        assert all(value > 0 for value in wire['median_ms'].values())

@@ -14,7 +14,13 @@ from datadog_checks.base.checks import base as base_module
 from datadog_checks.cis_kubernetes.config import GENERIC_OPTIONS, KNOWN_OPTIONS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-INTEGER_OPTIONS = {'days_warning': 0, 'event_resend_interval': 0, 'rescan_every': 1, 'max_ca_file_size': 1}
+INTEGER_OPTIONS = {
+    'days_warning': 0,
+    'event_resend_interval': 0,
+    'rescan_every': 1,
+    'max_ca_file_size': 1,
+    'wire_probe_interval': 0,
+}
 
 
 @pytest.mark.parametrize('option', sorted(INTEGER_OPTIONS))
@@ -35,6 +41,17 @@ def test_integer_left_empty_takes_its_default(option):
 def test_bad_tags_are_refused(value):
     with pytest.raises(ConfigurationError, match='`tags`'):
         Settings.from_instance({'tags': value})
+
+
+@pytest.mark.parametrize('value', ['true', 'no', 1, 0, [], {}])
+def test_bad_wire_probe_is_refused(value):
+    with pytest.raises(ConfigurationError, match='`wire_probe`'):
+        Settings.from_instance({'wire_probe': value})
+
+
+@pytest.mark.parametrize('given, probe', [(True, True), (False, False), (None, True)])
+def test_wire_probe_is_a_boolean_on_by_default(given, probe):
+    assert Settings.from_instance({'wire_probe': given}).wire_probe is probe
 
 
 def test_tags_left_empty_are_none():
@@ -92,7 +109,7 @@ def test_readme_lists_every_option_of_the_spec():
     listed = set(re.findall(r'^\| `(\w+)` \|', table, re.MULTILINE))
     assert listed == set(Settings.__dataclass_fields__)
     for name, value in vars(Settings()).items():
-        if isinstance(value, bool):
+        if isinstance(value, bool):  # as YAML spells it
             assert f'| `{name}` | {str(value).lower()} |' in table, name
         elif isinstance(value, int):
             assert f'| `{name}` | {value} |' in table, name

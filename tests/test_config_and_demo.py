@@ -1,5 +1,6 @@
 """The shipped configuration example and the quick-start demo."""
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -47,3 +48,8 @@ def test_demo_shows_a_passing_and_a_failing_stand_in_node(capsys):
     assert 'cis_kubernetes.apiserver.client_ca_file  CRITICAL' in out
     assert 'compliance_status:failed' in out and 'compliance_status:passed' in out
     assert '"result": "failed"' in out and '"result": "passed"' in out  # the finding logs
+    assert "'wire_verified:not_verifiable', 'wire_result:no_listener'" in out  # the sleeping stand-ins listen nowhere
+    if shutil.which('go'):
+        assert "'wire_verified:yes', 'wire_result:advertised'" in out
+        assert "'wire_verified:no', 'wire_result:no_request'" in out
+        assert 'Confirmed on the wire' in out and 'sends no TLS CertificateRequest' in out

@@ -30,6 +30,8 @@ PURE_MODULES = {
     'certificates',
     'ca_bundle',
     'judging',
+    'wire_names',
+    'wire_verdict',
     'reporting',
     'announcements',
     'findings',

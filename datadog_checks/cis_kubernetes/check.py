@@ -38,10 +38,14 @@ from .distributions.rke2 import rke2_disables_apiserver
 from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
+from .listeners import probe_apiserver
 from .processes import ApiserverProcess, ProcessScan, ProcessTable, is_same_process_running
 from .procfs import process_credentials
 from .reporting import agent_text, remediation
 from .scrubbing import secret_flag_values
+from .wire import WireResult
+from .wire_names import pem_certificate_subjects
+from .wire_verdict import WIRE_NOT_VERIFIABLE, WIRE_TAG_VALUES, WIRE_YES, missing_subjects, wire_verified, with_wire
 
 # Supervisors whose presence says kube-apiserver should run here, and how a message says so.
 SUPERVISOR_WITNESSES = {'rke2': 'an RKE2 server runs', 'k0s': 'a k0s controller runs'}
@@ -55,6 +59,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     METRIC_PROCESSES = 'apiserver.processes'
     METRIC_DAYS_LEFT = 'apiserver.client_ca.days_left'
     METRIC_CERTIFICATES = 'apiserver.client_ca.certificates'
+    METRIC_WIRE = 'apiserver.wire.verified'
     MESSAGE_LIMIT = 500  # what the Datadog API keeps of a service check message
 
     def __init__(self, name, init_config, instances):
@@ -80,6 +85,10 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
+        # The wire: per apiserver, its last probe, the file's subjects then, and those missing at the probe before.
+        self._wire: dict[tuple[int, float], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
+        self._wire_subjects: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}  # CA file -> (content, subjects)
+        self._wire_next = 0.0  # monotonic time of the next due probe
 
     def load_configuration_models(self, package_path=None):
         """Options are validated by Settings in __init__; the check ships no pydantic models.
@@ -123,6 +132,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         now = self._clock()
         if apiservers:
             findings = [self._finding(procfs, process, now) for process in apiservers]
+            findings = self._with_wire(procfs, apiservers, findings)
         else:
             finding = self._finding_without_apiserver(procfs, now)
             if finding is None:
@@ -277,6 +287,53 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         bundle = ca_bundle_from_pem(data)
         self._bundles[key] = (data, bundle)
         return bundle
+
+    # -- the wire (listeners.py, wire.py, wire_verdict.py) -----------------------------------------------------------
+
+    def _with_wire(self, procfs: str, apiservers: Sequence[ApiserverProcess], findings: list[Finding]) -> list[Finding]:
+        """The findings as the running apiservers' TLS handshakes confirm or contradict them, probed every
+        `wire_probe_interval` seconds (and at once for an apiserver not probed yet); the verified gauge."""
+        if not self.settings.wire_probe:
+            return findings
+        monotonic = self._monotonic()
+        due = monotonic >= self._wire_next
+        if due:
+            self._wire_next = monotonic + self.settings.wire_probe_interval
+        known, combined, verified = {}, [], []
+        for process, finding in zip(apiservers, findings, strict=True):
+            key = (process.pid, process.create_time)
+            subjects = self._file_subjects(procfs, process, finding)
+            last = self._wire.get(key)
+            if due or last is None:
+                before = last[2] if last else frozenset()
+                if last and last[0].verifiable:
+                    before = missing_subjects(last[0], last[1])
+                result = probe_apiserver(procfs, process, tls13=bool(last) and last[0].tls_version == 'TLSv1.3')
+                last = (result, subjects, before)
+                if not result.verifiable:
+                    self.warning('%s: not verified on the wire: %s', process.label, result.explanation)
+            known[key] = last
+            result, _, before = last
+            combined.append(with_wire(finding, result, subjects, before))
+            verified.append((wire_verified(result, subjects, before), result.outcome))
+        self._wire = known
+        value, outcome = min(verified, key=lambda v: {WIRE_YES: 2, WIRE_NOT_VERIFIABLE: 1}.get(v[0], 0))
+        tags = [*self.tags, f'wire_verified:{WIRE_TAG_VALUES[value]}', f'wire_result:{outcome}']
+        self.gauge(self.METRIC_WIRE, value, tags=tags)
+        return combined
+
+    def _file_subjects(self, procfs: str, process: ApiserverProcess, finding: Finding) -> tuple[bytes, ...] | None:
+        """The subjects of the certificates in the CA file just judged for `process`, None when it was not read."""
+        cached = self._bundles.get(f'{procfs}/{process.pid}/root:{finding.ca_file}')
+        if finding.bundle is None or cached is None:
+            return None
+        data = cached[0]
+        known = self._wire_subjects.get(finding.ca_file)
+        if known is None or known[0] != data:
+            if len(self._wire_subjects) >= 8:
+                self._wire_subjects.clear()
+            known = self._wire_subjects[finding.ca_file] = (data, pem_certificate_subjects(data))
+        return known[1]
 
     # -- reporting -------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ class Settings:
     benchmark_version: str = ''
     findings_logs: bool = True
     findings_log_interval: int = 1200
+    wire_probe: bool = True  # read what the running apiserver asks of clients in its TLS handshake
+    wire_probe_interval: int = 300  # seconds between probes; 0 for every run
 
     @classmethod
     def from_instance(cls, instance: Mapping) -> Settings:
@@ -43,6 +45,8 @@ class Settings:
             benchmark_version=_benchmark_version(instance),
             findings_logs=_boolean(instance, 'findings_logs', cls.findings_logs),
             findings_log_interval=_integer(instance, 'findings_log_interval', cls.findings_log_interval, minimum=0),
+            wire_probe=_boolean(instance, 'wire_probe', cls.wire_probe),
+            wire_probe_interval=_integer(instance, 'wire_probe_interval', cls.wire_probe_interval, minimum=0),
         )
 
 
