@@ -101,6 +101,7 @@ def soak(runs: int = 10000, restart_every: int = 100, warmup: int = 1000) -> Soa
                 counts['rotations'] += 1
                 rotated = True
             aggregator.reset()
+            agent_stub._sent_logs.clear()  # the stub keeps every log sent; the Agent ships them away
             error = check.run()
             if error:
                 raise RuntimeError(json.loads(error)[0]['message'])
