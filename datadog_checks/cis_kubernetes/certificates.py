@@ -1,61 +1,22 @@
-"""A strict DER reader for what the verdict needs from an X.509 certificate.
+"""An X.509 reader that accepts and refuses exactly what kube-apiserver's Go does, and says which certificates can
+sign a client certificate.
 
-It stands in for cryptography, whose import alone costs the Agent 14 MB; like Go's x509.ParseCertificate it refuses
-anything that is not well-formed DER of the Certificate structure, so a certificate the apiserver would refuse is
-never counted as valid. Checked against cryptography by tests/test_certificate_parser.py.
+kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
+mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
+lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
+data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
+refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
+It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
+tests/test_x509_oracle.py.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-
-@dataclass(frozen=True)
-class BundleCertificate:
-    subject: str
-    is_ca: bool
-    not_before: float  # POSIX timestamps
-    not_after: float
-
-
-OID_BASIC_CONSTRAINTS = '2.5.29.19'
-OID_COMMON_NAME = '2.5.4.3'
-OID_RSA = '1.2.840.113549.1.1.1'
-OID_EC = '1.2.840.10045.2.1'
-# The named curves Go accepts, as (p, b) of y^2 = x^3 - 3x + b mod p: P-224, P-256, P-384, P-521. Go refuses any
-# other curve and a point off its curve.
-EC_CURVES = {
-    '1.3.132.0.33': (2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
-    '1.2.840.10045.3.1.7': (
-        2**256 - 2**224 + 2**192 + 2**96 - 1,
-        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    ),
-    '1.3.132.0.34': (
-        2**384 - 2**128 - 2**96 + 2**32 - 1,
-        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
-    ),
-    '1.3.132.0.35': (
-        2**521 - 1,
-        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
-    ),
-}
-OID_SUBJECT_ALT_NAME = '2.5.29.17'
-OID_ISSUER_ALT_NAME = '2.5.29.18'
-OID_PRIVATE_KEY_USAGE_PERIOD = '2.5.29.16'
-OID_KEY_USAGE = '2.5.29.15'
-OID_EXTENDED_KEY_USAGE = '2.5.29.37'
-OID_SUBJECT_KEY_ID = '2.5.29.14'
-OID_AUTHORITY_KEY_ID = '2.5.29.35'
-PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
-# The string types Go reads in names (others make x509.ParseCertificate fail), with their decodings.
-STRING_TAGS = {0x0C: 'utf-8', 0x13: 'ascii', 0x16: 'ascii', 0x14: 'latin-1', 0x1E: 'utf-16-be', 0x12: 'ascii'}
-OID_ED25519 = '1.3.101.112'
-# Extensions Go parses into fields: a value that is not a SEQUENCE of SEQUENCEs makes parsing fail.
-OIDS_SEQUENCE_OF_SEQUENCES = frozenset(
-    {'2.5.29.31', '2.5.29.32', '1.3.6.1.5.5.7.1.1'}  # CRL distribution points, certificate policies, AIA
-)
-OID_NAME_CONSTRAINTS = '2.5.29.30'
 SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERALIZED_TIME = (
     0x30,
     0x31,
@@ -67,216 +28,543 @@ SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERA
     0x17,
     0x18,
 )
+KEY_USAGE_CERT_SIGN = 1 << 5
+RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
+PUBLIC_KEY_ALGORITHMS = {
+    (1, 2, 840, 113549, 1, 1, 1): RSA,
+    (1, 2, 840, 10040, 4, 1): DSA,
+    (1, 2, 840, 10045, 2, 1): ECDSA,
+    (1, 3, 101, 112): ED25519,
+}
+# The named curves Go accepts, as (name, p, b) of y^2 = x^3 - 3x + b mod p; a point must be on its curve.
+EC_CURVES = {
+    (1, 3, 132, 0, 33): ('P-224', 2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
+    (1, 2, 840, 10045, 3, 1, 7): (
+        'P-256',
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+    ),
+    (1, 3, 132, 0, 34): (
+        'P-384',
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+    ),
+    (1, 3, 132, 0, 35): (
+        'P-521',
+        2**521 - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+    ),
+}
+OID_COMMON_NAME = (2, 5, 4, 3)
+OID_AUTHORITY_INFO_ACCESS = (1, 3, 6, 1, 5, 5, 7, 1, 1)
+OID_EKU_ANY = (2, 5, 29, 37, 0)
+OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
+PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&")
+# Why a certificate cannot sign a client certificate that kube-apiserver accepts, as the messages say it.
+NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
+CA_FALSE = 'basicConstraints CA:FALSE'
+NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
+NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
+UNHANDLED_CRITICAL = 'an unhandled critical extension'
 
 
-def _der_elements(data: bytes) -> list[tuple[int, bytes]]:
-    """The (tag, content) pairs that exactly fill `data`, or ValueError for anything but minimal definite DER."""
-    elements = []
-    i, n = 0, len(data)
-    while i < n:
-        tag = data[i]
-        if tag & 0x1F == 0x1F or i + 1 >= n:
-            raise ValueError('bad DER tag')
-        length = data[i + 1]
-        i += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4 or i + count > n or data[i] == 0:
-                raise ValueError('bad DER length')
-            length = int.from_bytes(data[i : i + count], 'big')
-            if length < 0x80:
-                raise ValueError('non-minimal DER length')
-            i += count
-        if i + length > n:
-            raise ValueError('truncated DER')
-        elements.append((tag, data[i : i + length]))
-        i += length
-    return elements
+class NewerGoRefusal(ValueError):
+    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
 
 
-def _expect(element: tuple[int, bytes], tag: int) -> bytes:
-    if element[0] != tag:
-        raise ValueError(f'expected DER tag {tag:#x}, got {element[0]:#x}')
-    return element[1]
+@dataclass(frozen=True)
+class BundleCertificate:
+    subject: str
+    not_before: float  # POSIX timestamps, as Go's Verify compares them (both ends inclusive)
+    not_after: float
+    version: int = 3
+    public_key: str = ''  # RSA, ECDSA P-256, Ed25519, DSA, or the OID Go does not know
+    signing_problem: str | None = None  # why it cannot sign a client certificate; None when it can
+
+    @property
+    def is_ca(self) -> bool:
+        """It can sign client certificates that kube-apiserver verifies (Go's CheckSignatureFrom and Verify)."""
+        return self.signing_problem is None
 
 
-def _der_integer(content: bytes) -> int:
+def _fail(what: str):
+    raise ValueError(f'x509: {what}')
+
+
+def _element(s: bytes) -> tuple[int, bytes, bytes, bytes]:
+    """(tag, content, element, rest) of the first DER element, as cryptobyte's readASN1."""
+    if len(s) < 2:
+        _fail('truncated DER')
+    tag, first = s[0], s[1]
+    if tag & 0x1F == 0x1F:
+        _fail('high tag number')
+    if not first & 0x80:
+        header, length = 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(s) < 2 + count:
+            _fail('bad DER length')
+        length = int.from_bytes(s[2 : 2 + count], 'big')
+        if length < 128 or length >> ((count - 1) * 8) == 0:
+            _fail('non-minimal DER length')
+        header = 2 + count
+    end = header + length
+    if end > len(s):
+        _fail('truncated DER')
+    return tag, s[header:end], s[:end], s[end:]
+
+
+def _read(s: bytes, tag: int) -> tuple[bytes, bytes]:
+    got, content, _, rest = _element(s)
+    if got != tag:
+        _fail(f'expected tag {tag:#x}, got {got:#x}')
+    return content, rest
+
+
+def _peek(s: bytes, tag: int) -> bool:
+    return bool(s) and s[0] == tag
+
+
+def _der_integer(s: bytes, tag: int = INTEGER) -> tuple[int, bytes]:
+    content, rest = _read(s, tag)
     if not content or (len(content) > 1 and (content[0], content[1] & 0x80) in ((0, 0), (0xFF, 0x80))):
-        raise ValueError('bad DER integer')
-    return int.from_bytes(content, 'big', signed=True)
+        _fail('bad INTEGER')
+    return int.from_bytes(content, 'big', signed=True), rest
 
 
-def _oid(content: bytes) -> str:
-    if not content or content[-1] & 0x80:
-        raise ValueError('bad OID')
-    arcs, value = [], 0
-    for i, byte in enumerate(content):
-        if value == 0 and byte == 0x80 and (i == 0 or not content[i - 1] & 0x80):
-            raise ValueError('non-minimal OID arc')
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return '.'.join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
+def _int64(s: bytes) -> tuple[int, bytes]:
+    value, rest = _der_integer(s)
+    if not -(2**63) <= value < 2**63:
+        _fail('INTEGER out of range')
+    return value, rest
 
 
-def _time(element: tuple[int, bytes]) -> float:
-    tag, content = element
-    text = content.decode('ascii', 'replace')
-    if tag == UTC_TIME and len(text) == 13:
-        year = int(text[:2]) if text[:2].isdigit() else -1
-        text = ('19' if year >= 50 else '20') + text
-    elif tag != GENERALIZED_TIME or len(text) != 15:
-        raise ValueError('bad certificate time')
-    if not text.endswith('Z') or not text[:-1].isdigit():
-        raise ValueError('bad certificate time')
-    fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
-    return datetime(*map(int, fields), tzinfo=UTC).timestamp()  # ValueError for an impossible date
+def _oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
+    """An OID as Go 1.19's cryptobyte reads it (arcs under 2^31); `minimal` collects the newer-Go refusal."""
+    content, rest = _read(s, OID)
+    if not content:
+        _fail('empty OID')
+    values, i, n = [], 0, len(content)
+    while i < n:
+        value = 0
+        for k in range(5):
+            if i >= n or value >= 1 << 24:
+                _fail('bad OID')
+            byte = content[i]
+            i += 1
+            if k == 0 and byte == 0x80 and minimal is not None:
+                minimal.append('an OID arc not minimally encoded')
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        else:
+            _fail('bad OID')
+        values.append(value)
+    first = values[0]
+    head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    return head + tuple(values[1:]), rest
 
 
-def _string(element: tuple[int, bytes]) -> str:
-    tag, content = element
-    if tag not in STRING_TAGS:
-        raise ValueError('unsupported string type in name')
-    if (tag == 0x13 and not PRINTABLE.issuperset(content)) or (tag == 0x12 and not set(content) <= set(b'0123456789 ')):
-        raise ValueError('bad PrintableString or NumericString')
-    if tag == 0x1E and len(content) % 2:
-        raise ValueError('bad BMPString')
-    return content.decode(STRING_TAGS[tag])  # strict: UnicodeError when malformed
+def _boolean(s: bytes) -> tuple[bool, bytes]:
+    content, rest = _read(s, BOOLEAN)
+    if len(content) != 1 or content[0] not in (0, 0xFF):
+        _fail('bad BOOLEAN')
+    return content[0] == 0xFF, rest
 
 
-def _bit_string(element: tuple[int, bytes]) -> bytes:
-    content = _expect(element, BIT_STRING)
-    if not content or content[0] > 7 or (len(content) == 1 and content[0]) or content[-1] & ((1 << content[0]) - 1):
-        raise ValueError('bad BIT STRING')
-    return content
+def _bit_string(s: bytes) -> tuple[bytes, int, bytes]:
+    """(bytes, padding bits, rest)."""
+    content, rest = _read(s, BIT_STRING)
+    if not content:
+        _fail('bad BIT STRING')
+    padding, body = content[0], content[1:]
+    if padding > 7 or (not body and padding) or (body and body[-1] & ((1 << padding) - 1)):
+        _fail('bad BIT STRING')
+    return body, padding, rest
 
 
-def _common_name(name: bytes) -> str:
+def _right_align(body: bytes, padding: int) -> bytes:
+    if not padding or not body:
+        return body
+    return (int.from_bytes(body, 'big') >> padding).to_bytes(len(body), 'big')
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+_UTC_TIME = re.compile(rb'([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?(Z|[+-][0-9]{4})')
+_GENERALIZED_TIME = re.compile(rb'([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})(Z|[+-][0-9]{4})')
+
+
+def _time(s: bytes) -> tuple[float, bytes]:
+    """A UTCTime or GeneralizedTime as cryptobyte reads it: time.Parse, then only the canonical form round-trips
+    (UTCTime also without seconds; an offset instead of Z, but never +0000)."""
+    tag = s[0] if s else -1
+    if tag not in (UTC_TIME, GENERALIZED_TIME):
+        _fail('unsupported time format')
+    content, rest = _read(s, tag)
+    match = (_UTC_TIME if tag == UTC_TIME else _GENERALIZED_TIME).fullmatch(content)
+    if match is None:
+        _fail('malformed time')
+    year, month, day, hour, minute = (int(match[i]) for i in range(1, 6))
+    second = int(match[6] or 0)
+    if tag == UTC_TIME:
+        year += 1900 if year >= 69 else 2000
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = _DAYS_IN_MONTH[month - 1] + (month == 2 and leap) if 1 <= month <= 12 else 0
+    zone = match[7]
+    offset = 0
+    if zone != b'Z':
+        zone_minutes = int(zone[3:5])
+        offset = (int(zone[1:3]) * 60 + zone_minutes) * 60 * (1 if zone[:1] == b'+' else -1)
+        if zone_minutes >= 60 or offset == 0:  # Go formats these otherwise: the round trip fails
+            _fail('malformed time zone')
+    if not (1 <= day <= days and hour < 24 and minute < 60 and second < 60):
+        _fail('time out of range')
+    if tag == UTC_TIME and year >= 2050:
+        year -= 100
+    return _days_from_civil(year, month, day) * 86400.0 + hour * 3600 + minute * 60 + second - offset, rest
+
+
+def _string(tag: int, value: bytes, newer: list) -> str:
+    """An attribute value as Go 1.19's parseASN1String; the only string types Go reads in names."""
+    if tag == 0x14:  # T61String: Go takes the bytes as they are
+        return value.decode('latin-1')
+    if tag == 0x13:
+        if not PRINTABLE.issuperset(value):
+            _fail('invalid PrintableString')
+        return value.decode('ascii')
+    if tag == 0x0C:
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            _fail('invalid UTF-8 string')
+    if tag == 0x1E:
+        if len(value) % 2:
+            _fail('invalid BMPString')
+        units = [int.from_bytes(value[i : i + 2], 'big') for i in range(0, len(value), 2)]
+        if units[-2:] == [0]:
+            units = units[:-1]
+        if any(u in (0xFFFE, 0xFFFF) or 0xFDD0 <= u <= 0xFDEF or 0xD800 <= u <= 0xDFFF for u in units):
+            newer.append('a BMPString with a surrogate or noncharacter')
+        return b''.join(u.to_bytes(2, 'big') for u in units).decode('utf-16-be', 'replace')
+    if tag == 0x16:
+        if any(b >= 0x80 for b in value):
+            _fail('invalid IA5String')
+        return value.decode('ascii')
+    if tag == 0x12:
+        if not set(value) <= set(b'0123456789 '):
+            _fail('invalid NumericString')
+        return value.decode('ascii')
+    _fail(f'unsupported string type {tag:#x}')
+    raise AssertionError  # unreachable: keeps type checkers content
+
+
+def _name(element: bytes, newer: list) -> str:
+    """The last common name of a Name, after validating it as Go's parseName."""
+    raw, _ = _read(element, SEQUENCE)
     common_name = ''
-    for rdn in _der_elements(name):
-        attributes = _der_elements(_expect(rdn, SET))
-        if not attributes:
-            raise ValueError('empty relative distinguished name')
-        for attribute in attributes:
-            kind, value = _der_elements(_expect(attribute, SEQUENCE))
-            text = _string(value)
-            if _oid(_expect(kind, OID)) == OID_COMMON_NAME:
+    while raw:
+        rdn, raw = _read(raw, SET)
+        while rdn:
+            attribute, rdn = _read(rdn, SEQUENCE)
+            kind, attribute = _oid(attribute, newer)
+            if not attribute:
+                _fail('invalid attribute value')
+            tag, value, _, _ = _element(attribute)
+            text = _string(tag, value, newer)
+            if kind == OID_COMMON_NAME:
                 common_name = text
     return f'CN={common_name}' if common_name else '<no common name>'
 
 
-def _well_formed(content: bytes) -> None:
-    """Every constructed element, at any depth, holds well-formed DER."""
-    for tag, inner in _der_elements(content):
-        if tag & 0x20:
-            _well_formed(inner)
+def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+    """(OID, parameters element or None), as Go's parseAI."""
+    algorithm, rest = _oid(content, newer)
+    if not rest:
+        return algorithm, None
+    _, _, params, _ = _element(rest)
+    return algorithm, params
 
 
-def _extensions_say_ca(content: bytes) -> bool:
-    """Validate the [3] extensions; whether basicConstraints says CA:TRUE."""
-    (extensions,) = _der_elements(content)
-    is_ca = False
+def _domain_ok(domain: str) -> bool:
+    """Go's domainToReverseLabels succeeds."""
+    if not domain:
+        return True
+    labels = domain.split('.')
+    return all(labels) and all(33 <= ord(c) <= 126 for c in domain if c != '.')
+
+
+def _ia5(value: bytes) -> str:
+    if any(b >= 0x80 for b in value):
+        _fail('not an IA5String')
+    return value.decode('ascii')
+
+
+def _uri_ok(uri: str) -> bool:
+    """The cases where Go's url.Parse fails for a SAN URI, and its host check (approximated: see the README)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        return False
+    main, _, fragment = uri.partition('#')
+    for part in (main, fragment):
+        i = part.find('%')
+        while i >= 0:
+            if len(part) < i + 3 or not all(c in '0123456789abcdefABCDEF' for c in part[i + 1 : i + 3]):
+                return False
+            i = part.find('%', i + 3)
+    if main.startswith(':'):
+        return False
+    scheme, colon, rest = main.partition(':')
+    if not colon or not scheme[0].isalpha() or not all(c.isalnum() or c in '+-.' for c in scheme):
+        return not ('/' not in main.split('?')[0].split(':')[0] and ':' in main.split('?')[0].split('/')[0])
+    if rest.startswith('//'):
+        authority = rest[2:].split('/')[0].split('?')[0]
+        host = authority.rpartition('@')[2]
+        if host.startswith('['):
+            end = host.find(']')
+            if end < 0 or (host[end + 1 :] and not host[end + 1 :].startswith(':')):
+                return False
+            port = host[end + 2 :] if host[end + 1 :] else ''
+        else:
+            port = host.rpartition(':')[2] if ':' in host else ''
+        if port and not port.isdigit():
+            return False
+        return _domain_ok(host)
+    return True
+
+
+def _subject_alt_names(value: bytes) -> bool:
+    """Validate a subjectAltName as Go's parseSANExtension; whether it held a name Go parses."""
+    names, _ = _read(value, SEQUENCE)
+    found = False
+    while names:
+        tag, data, _, names = _element(names)
+        kind = tag ^ 0x80
+        if kind in (1, 2, 6):
+            text = _ia5(data)
+            if kind == 6 and not _uri_ok(text):
+                _fail('cannot parse URI in subjectAltName')
+            found = True
+        elif kind == 7:
+            if len(data) not in (4, 16):
+                _fail('cannot parse IP address in subjectAltName')
+            found = True
+    return found
+
+
+def _mailbox_ok(constraint: str) -> bool:
+    """Go's parseRFC2821Mailbox, for the unquoted local parts certificates use (approximated)."""
+    local, _, domain = constraint.rpartition('@')
+    return bool(local) and '@' not in local and _domain_ok(domain) and bool(domain)
+
+
+def _name_constraints(value: bytes, newer: list) -> bool:
+    """Validate nameConstraints as Go's parseNameConstraintsExtension; whether it holds a form Go does not handle."""
+    top, rest = _read(value, SEQUENCE)
+    if rest:
+        _fail('invalid NameConstraints extension')
+    subtrees = []
+    for tag in (0xA0, 0xA1):
+        if _peek(top, tag):
+            content, top = _read(top, tag)
+            subtrees.append(content)
+    if top:
+        _fail('invalid NameConstraints extension')
+    if not any(subtrees):
+        _fail('empty name constraints extension')
+    unhandled = False
+    for trees in subtrees:
+        while trees:
+            subtree, trees = _read(trees, SEQUENCE)
+            tag, data, _, _ = _element(subtree)
+            if tag == 0x82 or tag == 0x86:
+                domain = _ia5(data)
+                if tag == 0x86:
+                    try:
+                        if '%' not in domain:
+                            ipaddress.ip_address(domain)
+                            _fail('URI constraint is an IP address')
+                    except ValueError as e:
+                        if str(e).startswith('x509'):
+                            raise
+                if not _domain_ok(domain[1:] if domain.startswith('.') else domain):
+                    _fail('bad name constraint')
+            elif tag == 0x87:
+                if len(data) not in (8, 32):
+                    _fail('bad IP constraint')
+                mask = data[len(data) // 2 :]
+                bits = int.from_bytes(mask, 'big')
+                ones = bin(bits).count('1')
+                if bits != ((1 << ones) - 1) << (8 * len(mask) - ones):
+                    _fail('bad IP constraint mask')
+                if len(data) == 32 and data[:12] == bytes(10) + b'\xff\xff':
+                    newer.append('an IPv4-mapped IPv6 name constraint')
+            elif tag == 0x81:
+                constraint = _ia5(data)
+                if '@' in constraint:
+                    if not _mailbox_ok(constraint):
+                        _fail('bad rfc822Name constraint')
+                elif not _domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
+                    _fail('bad rfc822Name constraint')
+            else:
+                unhandled = True
+    return unhandled
+
+
+@dataclass
+class _Extensions:
+    basic_constraints: bool = False
+    is_ca: bool = False
+    key_usage: int = 0
+    client_auth_allowed: bool = True
+    unhandled_critical: tuple[int, ...] | None = None
+
+
+def _extensions(content: bytes, newer: list) -> _Extensions:
+    out = _Extensions()
+    extensions, _ = _read(content, SEQUENCE)
     seen = set()
-    for extension in _der_elements(_expect(extensions, SEQUENCE)):
-        parts = _der_elements(_expect(extension, SEQUENCE))
-        if len(parts) not in (2, 3) or (len(parts) == 3 and _expect(parts[1], BOOLEAN) != b'\xff'):
-            raise ValueError('bad extension')
-        oid = _oid(_expect(parts[0], OID))
+    parsed = []
+    while extensions:
+        extension, extensions = _read(extensions, SEQUENCE)
+        oid, extension = _oid(extension, newer)
+        critical = False
+        if _peek(extension, BOOLEAN):
+            critical, extension = _boolean(extension)
+        value, _ = _read(extension, OCTET_STRING)
         if oid in seen:
-            raise ValueError('duplicate extension')
+            _fail('certificate contains duplicate extensions')
         seen.add(oid)
-        is_ca = _check_extension(oid, _expect(parts[-1], OCTET_STRING)) or is_ca
-    return is_ca
+        parsed.append((oid, critical, value))
+    for oid, critical, value in parsed:
+        unhandled = False
+        if len(oid) == 4 and oid[:3] == (2, 5, 29):
+            number = oid[3]
+            if number == 15:
+                body, padding, _ = _bit_string(value)
+                length = len(body) * 8 - padding
+                out.key_usage = sum(1 << i for i in range(min(9, length)) if body[i // 8] >> (7 - i % 8) & 1)
+            elif number == 19:
+                constraints, _ = _read(value, SEQUENCE)
+                out.is_ca = False
+                if _peek(constraints, BOOLEAN):
+                    out.is_ca, constraints = _boolean(constraints)
+                if _peek(constraints, INTEGER):
+                    path_length, _ = _int64(constraints)
+                    if path_length < 0:
+                        newer.append('a negative pathLenConstraint')
+                out.basic_constraints = True
+            elif number == 17:
+                unhandled = not _subject_alt_names(value)
+            elif number == 30:
+                unhandled = _name_constraints(value, newer)
+            elif number == 31:
+                _crl_distribution_points(value)
+            elif number == 35:
+                key_id, _ = _read(value, SEQUENCE)
+                if _peek(key_id, 0x80):
+                    _read(key_id, 0x80)
+                if critical:
+                    newer.append('a critical authorityKeyIdentifier')
+            elif number == 37:
+                usages, _ = _read(value, SEQUENCE)
+                known = []
+                while usages:
+                    usage, usages = _oid(usages, newer)
+                    known.append(usage)
+                out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
+            elif number == 14:
+                _read(value, OCTET_STRING)
+                if critical:
+                    newer.append('a critical subjectKeyIdentifier')
+            elif number == 32:
+                policies, _ = _read(value, SEQUENCE)
+                while policies:
+                    policy, policies = _read(policies, SEQUENCE)
+                    _oid(policy, newer)
+            else:
+                unhandled = True
+        elif oid == OID_AUTHORITY_INFO_ACCESS:
+            accesses, _ = _read(value, SEQUENCE)
+            while accesses:
+                access, accesses = _read(accesses, SEQUENCE)
+                _, access = _oid(access, newer)
+                if _peek(access, 0x86):
+                    _read(access, 0x86)
+            if critical:
+                newer.append('a critical authorityInfoAccess')
+        else:
+            unhandled = True
+        if critical and unhandled and out.unhandled_critical is None:
+            out.unhandled_critical = oid
+    return out
 
 
-def _check_extension(oid: str, value: bytes) -> bool:
-    """Validate the extensions Go parses; returns whether basicConstraints says CA:TRUE."""
-    (element,) = _der_elements(value)
-    _well_formed(value)
-    if oid == OID_BASIC_CONSTRAINTS:
-        constraints = _der_elements(_expect(element, SEQUENCE))
-        is_ca = bool(constraints) and constraints[0][0] == BOOLEAN
-        if is_ca:
-            if constraints[0][1] != b'\xff':
-                raise ValueError('bad basicConstraints')
-            constraints = constraints[1:]
-        if len(constraints) > 1 or (constraints and _der_integer(_expect(constraints[0], INTEGER)) < 0):
-            raise ValueError('bad basicConstraints')
-        return is_ca
-    if oid in (OID_SUBJECT_ALT_NAME, OID_ISSUER_ALT_NAME):
-        names = _der_elements(_expect(element, SEQUENCE))
-        if not names or any(tag & 0x1F > 8 or tag & 0xC0 != 0x80 for tag, _ in names):
-            raise ValueError('bad subjectAltName')
-        for tag, content in names:
-            if tag in (0x81, 0x82, 0x86):  # rfc822Name, dNSName, URI: IA5String
-                content.decode('ascii')
-            elif tag == 0x87 and len(content) not in (4, 16):
-                raise ValueError('bad IP address in subjectAltName')
-    elif oid == OID_KEY_USAGE:
-        _bit_string(element)
-    elif oid in OIDS_SEQUENCE_OF_SEQUENCES:
-        for item in _der_elements(_expect(element, SEQUENCE)):
-            _expect(item, SEQUENCE)
-    elif oid == OID_NAME_CONSTRAINTS:
-        _expect(element, SEQUENCE)
-    elif oid == OID_PRIVATE_KEY_USAGE_PERIOD and any(
-        tag not in (0x80, 0x81) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad privateKeyUsagePeriod')
-    elif oid == OID_EXTENDED_KEY_USAGE:
-        for usage in _der_elements(_expect(element, SEQUENCE)):
-            _oid(_expect(usage, OID))
-    elif oid == OID_SUBJECT_KEY_ID:
-        _expect(element, OCTET_STRING)
-    elif oid == OID_AUTHORITY_KEY_ID and any(
-        tag not in (0x80, 0xA1, 0x82) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad authorityKeyIdentifier')
-    return False
+def _crl_distribution_points(value: bytes) -> None:
+    points, _ = _read(value, SEQUENCE)
+    while points:
+        point, points = _read(points, SEQUENCE)
+        if not _peek(point, 0xA0):
+            continue
+        name, _ = _read(point, 0xA0)
+        full, _ = _read(name, 0xA0)
+        while full and _peek(full, 0x86):
+            _, full = _read(full, 0x86)
 
 
-def _algorithm(element: tuple[int, bytes]) -> bytes:
-    parts = _der_elements(_expect(element, SEQUENCE))
-    if not 1 <= len(parts) <= 2:
-        raise ValueError('bad algorithm identifier')
-    _oid(_expect(parts[0], OID))
-    return element[1]
-
-
-def _check_public_key(spki: bytes) -> None:
-    algorithm, key = _der_elements(spki)
-    _algorithm(algorithm)
-    algorithm = _der_elements(algorithm[1])
-    key = _bit_string(key)
-    if key[0] != 0:
-        raise ValueError('bad public key')
-    kind = _oid(_expect(algorithm[0], OID))
-    if kind == OID_RSA:
-        if algorithm[1:] != [(0x05, b'')]:
-            raise ValueError('RSA key without NULL parameters')
-        (rsa_key,) = _der_elements(key[1:])
-        modulus, exponent = _der_elements(_expect(rsa_key, SEQUENCE))
-        if _der_integer(_expect(modulus, INTEGER)) <= 0 or _der_integer(_expect(exponent, INTEGER)) <= 1:
-            raise ValueError('bad RSA public key')
-    elif kind == OID_EC:
-        curve = EC_CURVES.get(_oid(_expect(algorithm[1], OID))) if len(algorithm) == 2 else None
-        if curve is None:
-            raise ValueError('unsupported elliptic curve')
-        p, b = curve
+def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, int]:
+    """Validate the key as Go's parsePublicKey; (its description, RSA modulus bits or 0)."""
+    if algorithm == RSA:
+        if params != b'\x05\x00':
+            _fail('RSA key missing NULL parameters')
+        rsa_key, _ = _read(key, SEQUENCE)
+        modulus, rsa_key = _der_integer(rsa_key)
+        exponent, _ = _int64(rsa_key)
+        if modulus <= 0 or exponent <= 0:
+            _fail('bad RSA public key')
+        if not 2 <= exponent <= 2**31 - 1:
+            return 'RSA with an exponent Go cannot verify with', 0
+        return RSA, modulus.bit_length()
+    if algorithm == ECDSA:
+        curve_oid, _ = _oid(params or b'')
+        if curve_oid not in EC_CURVES:
+            _fail('unsupported elliptic curve')
+        name, p, b = EC_CURVES[curve_oid]
         size = (p.bit_length() + 7) // 8
-        if len(key) != 2 + 2 * size or key[1] != 0x04:
-            raise ValueError('bad EC public key')
-        x, y = int.from_bytes(key[2 : 2 + size], 'big'), int.from_bytes(key[2 + size :], 'big')
+        if len(key) != 1 + 2 * size or key[0] != 4:
+            _fail('failed to unmarshal elliptic curve point')
+        x, y = int.from_bytes(key[1 : 1 + size], 'big'), int.from_bytes(key[1 + size :], 'big')
         if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
-            raise ValueError('EC public key is not on its curve')
-    elif kind != OID_ED25519 or len(algorithm) != 1 or len(key) != 33:
-        raise ValueError('unsupported public key algorithm')  # a CA whose key Go cannot use verifies nothing
+            _fail('failed to unmarshal elliptic curve point')
+        return f'ECDSA {name}', 0
+    if algorithm == ED25519:
+        if params is not None or len(key) != 32:
+            _fail('bad Ed25519 key')
+        return ED25519, 0
+    if algorithm == DSA:
+        y, _ = _der_integer(key)
+        dsa_params, _ = _read(params or b'', SEQUENCE)
+        p, dsa_params = _der_integer(dsa_params)
+        q, dsa_params = _der_integer(dsa_params)
+        g, _ = _der_integer(dsa_params)
+        if min(y, p, q, g) <= 0:
+            _fail('zero or negative DSA parameter')
+        return DSA, 0
+    return '', 0
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
-    """What the verdict needs from one DER certificate; ValueError when it is not a well-formed certificate."""
+    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go (1.19, or newer with
+    NewerGoRefusal) refuses it."""
     try:
         return _parse_certificate(der)
     except (IndexError, TypeError, UnicodeError, OverflowError) as e:  # malformed input reaching a lookup or decode
@@ -284,40 +572,80 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
-    (certificate,) = _der_elements(der) or [(0, b'')]
-    tbs, signature_algorithm, signature = _der_elements(_expect(certificate, SEQUENCE))
-    outer_algorithm = _algorithm(signature_algorithm)
-    if _bit_string(signature)[0] != 0:
-        raise ValueError('bad signature')
-    fields = _der_elements(_expect(tbs, SEQUENCE))
+    newer: list[str] = []
+    certificate, trailing = _read(der, SEQUENCE)
+    if trailing:
+        _fail('trailing data')
+    tbs, certificate = _read(certificate, SEQUENCE)
     version = 0
-    if fields and fields[0][0] == 0xA0:
-        (version_element,) = _der_elements(fields.pop(0)[1])
-        version = _der_integer(_expect(version_element, INTEGER))
-        if version not in (1, 2):  # v1 is encoded by omission
-            raise ValueError('bad certificate version')
-    if len(fields) < 6:
-        raise ValueError('truncated certificate')
-    serial, algorithm, issuer, validity, subject, spki, *optional = fields
-    if _der_integer(_expect(serial, INTEGER)) < 0:
-        raise ValueError('negative serial number')
-    if _algorithm(algorithm) != outer_algorithm:
-        raise ValueError('inner and outer signature algorithms differ')
-    _common_name(_expect(issuer, SEQUENCE))
-    times = _der_elements(_expect(validity, SEQUENCE))
-    if len(times) != 2:
-        raise ValueError('bad validity')
-    not_before, not_after = map(_time, times)
-    _check_public_key(_expect(spki, SEQUENCE))
-    is_ca = extensions_read = False
-    for tag, content in optional:
-        if tag in (0x81, 0x82) and version >= 1 and not extensions_read:  # issuer/subject unique IDs
-            _bit_string((BIT_STRING, content))
-            continue
-        if tag != 0xA3 or version != 2 or extensions_read:
-            raise ValueError('unexpected data in certificate')
-        extensions_read = True
-        is_ca = _extensions_say_ca(content)
+    if _peek(tbs, 0xA0):
+        explicit, tbs = _read(tbs, 0xA0)
+        version, extra = _int64(explicit)
+        if extra:
+            _fail('malformed version')
+    if version < 0 or version > 2:
+        _fail('invalid version')
+    version += 1
+    serial, tbs = _der_integer(tbs)
+    if serial < 0:
+        newer.append('a negative serial number')
+    inner, tbs = _read(tbs, SEQUENCE)
+    outer, certificate = _read(certificate, SEQUENCE)
+    if inner != outer:
+        _fail("inner and outer signature algorithm identifiers don't match")
+    _algorithm(inner, newer)
+    _, _, issuer, tbs = _element(tbs)
+    _name(issuer, newer)
+    validity, tbs = _read(tbs, SEQUENCE)
+    not_before, validity = _time(validity)
+    not_after, _ = _time(validity)
+    _, _, subject_element, tbs = _element(tbs)
+    subject = _name(subject_element, newer)
+    spki, tbs = _read(tbs, SEQUENCE)
+    key_algorithm, spki = _read(spki, SEQUENCE)
+    key_oid, params = _algorithm(key_algorithm, newer)
+    key, padding, _ = _bit_string(spki)
+    algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
+    public_key, rsa_bits = _public_key(algorithm, params, _right_align(key, padding))
+    extensions = _Extensions()
+    if version > 1:
+        for tag in (0x81, 0x82):
+            if _peek(tbs, tag):
+                _, tbs = _read(tbs, tag)
+        if version == 3 and _peek(tbs, 0xA3):
+            content, tbs = _read(tbs, 0xA3)
+            extensions = _extensions(content, newer)
+    _bit_string(certificate)
+    if newer:
+        raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
-        subject=_common_name(_expect(subject, SEQUENCE)), is_ca=is_ca, not_before=not_before, not_after=not_after
+        subject=subject,
+        not_before=not_before,
+        not_after=not_after,
+        version=version,
+        public_key=public_key or 'unknown ' + '.'.join(map(str, key_oid)),
+        signing_problem=_signing_problem(version, extensions, public_key, rsa_bits, key_oid),
     )
+
+
+def _signing_problem(version: int, ext: _Extensions, public_key: str, rsa_bits: int, key_oid) -> str | None:
+    """Why Go's CheckSignatureFrom, or Verify with this certificate as the root, refuses a client certificate."""
+    if version == 3 and not ext.basic_constraints:
+        return NOT_CA_V3
+    if ext.basic_constraints and not ext.is_ca:
+        return CA_FALSE
+    if ext.key_usage and not ext.key_usage & KEY_USAGE_CERT_SIGN:
+        return NO_KEY_CERT_SIGN
+    if not public_key:
+        return f'a public key algorithm Go cannot verify with ({".".join(map(str, key_oid))})'
+    if public_key == DSA:
+        return 'a DSA key, which Go does not verify signatures with'
+    if public_key.startswith('RSA with'):
+        return 'an RSA exponent Go cannot verify with'
+    if public_key == RSA and rsa_bits < 1024:
+        return RSA_UNDER_1024
+    if ext.unhandled_critical is not None:
+        return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
+    if not ext.client_auth_allowed:
+        return NO_CLIENT_AUTH
+    return None
