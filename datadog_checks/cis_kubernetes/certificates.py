@@ -67,6 +67,7 @@ NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
 RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
 NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
 UNHANDLED_CRITICAL = 'an unhandled critical extension'
+OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
 
 
 class NewerGoRefusal(ValueError):
@@ -342,13 +343,15 @@ def _uri_ok(uri: str) -> bool:
     return True
 
 
-def _subject_alt_names(value: bytes) -> bool:
-    """Validate a subjectAltName as Go's parseSANExtension; whether it held a name Go parses."""
+def _subject_alt_names(value: bytes, found_names: list) -> bool:
+    """Validate a subjectAltName as Go's parseSANExtension, adding (kind, data) of each name to `found_names`;
+    whether it held a name Go parses."""
     names, _ = _read(value, SEQUENCE)
     found = False
     while names:
         tag, data, _, names = _element(names)
         kind = tag ^ 0x80
+        found_names.append((kind, data))
         if kind in (1, 2, 6):
             text = _ia5(data)
             if kind == 6 and not _uri_ok(text):
@@ -361,28 +364,178 @@ def _subject_alt_names(value: bytes) -> bool:
     return found
 
 
-def _mailbox_ok(constraint: str) -> bool:
-    """Go's parseRFC2821Mailbox, for the unquoted local parts certificates use (approximated)."""
-    local, _, domain = constraint.rpartition('@')
-    return bool(local) and '@' not in local and _domain_ok(domain) and bool(domain)
+_ATEXT = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&'*+-/=?^_`{|}~.")
 
 
-def _name_constraints(value: bytes, newer: list) -> bool:
-    """Validate nameConstraints as Go's parseNameConstraintsExtension; whether it holds a form Go does not handle."""
+def _mailbox(text: str) -> tuple[str, str] | None:
+    """(local part, domain) as Go's parseRFC2821Mailbox, or None."""
+    if not text:
+        return None
+    local, i, n = [], 0, len(text)
+    if text[0] == '"':
+        i = 1
+        while True:
+            if i >= n:
+                return None
+            c = ord(text[i])
+            i += 1
+            if c == 0x22:
+                break
+            if c == 0x5C:
+                if i >= n:
+                    return None
+                escaped = ord(text[i])
+                if not (escaped in (11, 12) or 1 <= escaped <= 9 or 14 <= escaped <= 127):
+                    return None
+                local.append(text[i])
+                i += 1
+            elif c in (11, 12, 32, 33, 127) or 1 <= c <= 8 or 14 <= c <= 31 or 35 <= c <= 91 or 93 <= c <= 126:
+                local.append(chr(c))
+            else:
+                return None
+    else:
+        while i < n:
+            c = text[i]
+            if c == '\\':
+                i += 1
+                if i >= n:
+                    return None
+            elif c not in _ATEXT:
+                break
+            local.append(text[i])
+            i += 1
+        part = ''.join(local)
+        if not part or part[0] == '.' or part[-1] == '.' or '..' in part:
+            return None
+    if i >= n or text[i] != '@':
+        return None
+    domain = text[i + 1 :]
+    return (''.join(local), domain) if _domain_ok(domain) else None
+
+
+def _reverse_labels(domain: str) -> list[str] | None:
+    """Go's domainToReverseLabels, or None."""
+    if not _domain_ok(domain):
+        return None
+    return domain.split('.')[::-1] if domain else []
+
+
+def _match_domain(domain: str, constraint: str) -> bool:
+    """Go's matchDomainConstraint; ValueError where Go returns an error."""
+    if not constraint:
+        return True
+    labels = _reverse_labels(domain)
+    if labels is None:
+        raise ValueError('cannot parse domain')
+    subdomains_only = constraint[0] == '.'
+    constraint_labels = _reverse_labels(constraint[1:] if subdomains_only else constraint)
+    if constraint_labels is None:
+        raise ValueError('cannot parse constraint')
+    if len(labels) < len(constraint_labels) or (subdomains_only and len(labels) == len(constraint_labels)):
+        return False
+    return all(c.lower() == d.lower() for c, d in zip(constraint_labels, labels, strict=False))
+
+
+def _match_email(mailbox: tuple[str, str], constraint: str) -> bool:
+    if '@' in constraint:
+        wanted = _mailbox(constraint)
+        if wanted is None:
+            raise ValueError('cannot parse constraint')
+        return mailbox[0] == wanted[0] and mailbox[1].lower() == wanted[1].lower()
+    return _match_domain(mailbox[1], constraint)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return '%' not in text
+
+
+def _uri_host(uri: str) -> str:
+    """The host (with port) Go's url.Parse finds in a URI (approximated: no percent-decoding)."""
+    main = uri.partition('#')[0]
+    scheme, colon, rest = main.partition(':')
+    has_scheme = bool(colon) and bool(scheme) and scheme[0].isalpha() and all(c.isalnum() or c in '+-.' for c in scheme)
+    if not has_scheme:
+        rest = main
+        if rest.startswith('///'):
+            return ''
+    rest = rest.partition('?')[0]
+    if not rest.startswith('//'):
+        return ''
+    return rest[2:].split('/')[0].rpartition('@')[2]
+
+
+def _match_uri(uri: str, constraint: str) -> bool:
+    host = _uri_host(uri)
+    if not host:
+        raise ValueError('URI with empty host')
+    if ':' in host and not host.endswith(']'):
+        name, _, port = host.rpartition(':')
+        if ':' in name and not (name.startswith('[') and name.endswith(']')):
+            raise ValueError('too many colons')
+        host = name[1:-1] if name.startswith('[') and name.endswith(']') else name
+        if '[' in host or ']' in host:
+            raise ValueError('bad host')
+    if (host.startswith('[') and host.endswith(']')) or _is_ip(host):
+        raise ValueError('URI with IP')
+    return _match_domain(host, constraint)
+
+
+def _match_ip(ip: bytes, constraint: tuple[bytes, bytes]) -> bool:
+    address, mask = constraint
+    return len(ip) == len(address) and all(a & m == b & m for a, b, m in zip(ip, address, mask, strict=True))
+
+
+def _names_within_constraints(names: list[tuple[int, bytes]], constraints: dict) -> bool:
+    """Go's check of a root's own subjectAltNames against its own nameConstraints (Verify's isValid)."""
+    try:
+        for kind, data in names:
+            if kind == 1:
+                name = _mailbox(data.decode('ascii'))
+                if name is None:
+                    return False
+                matcher = _match_email
+            elif kind == 2:
+                name = data.decode('ascii')
+                if _reverse_labels(name) is None:
+                    return False
+                matcher = _match_domain
+            elif kind == 6:
+                name, matcher = data.decode('ascii'), _match_uri
+            elif kind == 7:
+                name, matcher = data, _match_ip
+            else:
+                continue
+            permitted, excluded = constraints[kind]
+            if any(matcher(name, constraint) for constraint in excluded):
+                return False
+            if permitted and not any(matcher(name, constraint) for constraint in permitted):
+                return False
+    except ValueError:
+        return False
+    return True
+
+
+def _name_constraints(value: bytes, newer: list, constraints: dict) -> bool:
+    """Validate nameConstraints as Go's parseNameConstraintsExtension, filling `constraints` (GeneralName kind:
+    (permitted, excluded)); whether it holds a form Go does not handle."""
     top, rest = _read(value, SEQUENCE)
     if rest:
         _fail('invalid NameConstraints extension')
     subtrees = []
-    for tag in (0xA0, 0xA1):
+    for index, tag in enumerate((0xA0, 0xA1)):
         if _peek(top, tag):
             content, top = _read(top, tag)
-            subtrees.append(content)
+            subtrees.append((index, content))
     if top:
         _fail('invalid NameConstraints extension')
-    if not any(subtrees):
+    if not any(content for _, content in subtrees):
         _fail('empty name constraints extension')
     unhandled = False
-    for trees in subtrees:
+    for index, trees in subtrees:
         while trees:
             subtree, trees = _read(trees, SEQUENCE)
             tag, data, _, _ = _element(subtree)
@@ -398,6 +551,7 @@ def _name_constraints(value: bytes, newer: list) -> bool:
                             raise
                 if not _domain_ok(domain[1:] if domain.startswith('.') else domain):
                     _fail('bad name constraint')
+                constraints[tag & 0x1F][index].append(domain)
             elif tag == 0x87:
                 if len(data) not in (8, 32):
                     _fail('bad IP constraint')
@@ -408,13 +562,15 @@ def _name_constraints(value: bytes, newer: list) -> bool:
                     _fail('bad IP constraint mask')
                 if len(data) == 32 and data[:12] == bytes(10) + b'\xff\xff':
                     newer.append('an IPv4-mapped IPv6 name constraint')
+                constraints[7][index].append((data[: len(data) // 2], mask))
             elif tag == 0x81:
                 constraint = _ia5(data)
                 if '@' in constraint:
-                    if not _mailbox_ok(constraint):
+                    if _mailbox(constraint) is None:
                         _fail('bad rfc822Name constraint')
                 elif not _domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
                     _fail('bad rfc822Name constraint')
+                constraints[1][index].append(constraint)
             else:
                 unhandled = True
     return unhandled
@@ -427,6 +583,8 @@ class _Extensions:
     key_usage: int = 0
     client_auth_allowed: bool = True
     unhandled_critical: tuple[int, ...] | None = None
+    name_constraints: dict | None = None  # GeneralName kind: (permitted, excluded), when the extension is present
+    alt_names: list | None = None  # (GeneralName kind, data), when subjectAltName is present
 
 
 def _extensions(content: bytes, newer: list) -> _Extensions:
@@ -464,9 +622,11 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
                         newer.append('a negative pathLenConstraint')
                 out.basic_constraints = True
             elif number == 17:
-                unhandled = not _subject_alt_names(value)
+                out.alt_names = []
+                unhandled = not _subject_alt_names(value, out.alt_names)
             elif number == 30:
-                unhandled = _name_constraints(value, newer)
+                out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
+                unhandled = _name_constraints(value, newer, out.name_constraints)
             elif number == 31:
                 _crl_distribution_points(value)
             elif number == 35:
@@ -648,4 +808,10 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, rsa_bits: 
         return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
     if not ext.client_auth_allowed:
         return NO_CLIENT_AUTH
+    if (
+        ext.name_constraints is not None
+        and ext.alt_names is not None
+        and not _names_within_constraints(ext.alt_names, ext.name_constraints)
+    ):
+        return OWN_NAMES_OUTSIDE
     return None

@@ -98,8 +98,8 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     elif not cas:
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of which can sign a client '
-            f'certificate: {why_not_signers(bundle.certificates)}.',
+            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA that can sign '
+            f'client certificates: {why_not_signers(bundle.certificates)}.',
         )
     elif not valid:
         status, reason = (

@@ -5,10 +5,12 @@
 //
 // stdin: one JSON object per line {"bundle": base64, "keys": [base64 PKCS#8 ...], "now": unix seconds}.
 // stdout: one JSON object per line {"error": "...", "certs": [...]}: error is ParseCertsPEM's (empty when the file
-// loads); each cert gives its validity, "signable" (CheckSignatureFrom's constraints pass, no unhandled critical
-// extension, extended key usage allows clientAuth: what Verify asks of a root), "why" when not, and "verified" when
-// a test key matches its public key: a client certificate signed with that key, verified with x509.Verify against a
-// pool holding only this certificate, at "now", for client authentication.
+// loads); each cert gives its validity, "signable" and "why" when not, and "verified" when a test key matches its
+// public key: a client certificate signed with that key, verified with x509.Verify against a pool holding only this
+// certificate, at "now", for client authentication. With a key, "signable" is the same Verify at the CA's notBefore
+// (validity dates aside); without one, CheckSignatureFrom's constraints (a child whose signature cannot verify:
+// a signature failure means every other check passed), no unhandled critical extension and an extended key usage
+// allowing clientAuth, which is what Verify asks of a root besides its own names within its name constraints.
 package main
 
 import (
@@ -168,6 +170,10 @@ func answer(req request) response {
 			if err == nil && bytes.Equal(spki, c.RawSubjectPublicKeyInfo) {
 				ok, why := verify(c, s, now)
 				r.Verified, r.VerifyErr = &ok, why
+				if !c.NotAfter.Before(c.NotBefore) {
+					// with the key, "signable" is Verify's own answer at a time the CA is valid
+					r.Signable, r.Why = verify(c, s, c.NotBefore)
+				}
 				break
 			}
 		}
