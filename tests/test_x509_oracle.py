@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datadog_checks.cis_kubernetes.ca_bundle import ca_bundle_from_pem
-from datadog_checks.cis_kubernetes.certificates import RSA_UNDER_1024
+from datadog_checks.cis_kubernetes.certificates import NEWER_GO_SIGNING_PROBLEMS
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'x509_oracle.go'
 NOW = int(time.time())
@@ -66,10 +66,25 @@ class Oracle:
 
 
 def build_oracle(go: str, out: Path) -> Oracle:
-    env = {**os.environ, 'GO111MODULE': 'off', 'GOCACHE': str(out / 'cache'), 'CGO_ENABLED': '0'}
-    env['GOTOOLCHAIN'] = 'local'
-    subprocess.run([go, 'build', '-o', str(out / 'oracle'), str(ORACLE_SOURCE)], check=True, env=env)
+    """Build the oracle as a module whose go.mod names the toolchain's own version, as Kubernetes' go.mod does:
+    GODEBUG defaults (x509negativeserial, rsa1024min, ...) follow that version, not the old GOPATH-mode ones."""
+    env = {
+        **os.environ,
+        'GOCACHE': str(out / 'cache'),
+        'CGO_ENABLED': '0',
+        'GOTOOLCHAIN': 'local',
+        'GOFLAGS': '-mod=mod',
+    }
+    env.pop('GOPATH', None)
+    env['GO111MODULE'] = 'on'
+    env['GOPATH'] = str(out / 'gopath')
     version = subprocess.run([go, 'env', 'GOVERSION'], capture_output=True, text=True, env=env).stdout.strip()
+    source = out / 'src'
+    source.mkdir()
+    language = '.'.join(version.removeprefix('go').split('.')[:2])
+    (source / 'go.mod').write_text(f'module x509oracle\n\ngo {language}\n')
+    shutil.copy(ORACLE_SOURCE, source / 'main.go')
+    subprocess.run([go, 'build', '-o', str(out / 'oracle'), '.'], check=True, env=env, cwd=source)
     return Oracle(str(out / 'oracle'), version)
 
 
@@ -138,8 +153,9 @@ def compare_exact(oracle: Oracle, bundle: bytes, keys=()) -> dict:
     assert len(mine['certs']) == len(go['certs'])
     for (signs, problem, not_before, not_after), theirs in zip(mine['certs'], go['certs'], strict=True):
         assert (not_before, not_after) == (theirs['not_before'], theirs['not_after'])
-        if problem == RSA_UNDER_1024:
-            continue  # Go 1.24 and later refuse it
+        if problem in NEWER_GO_SIGNING_PROBLEMS:
+            assert theirs['signable'], 'a newer-Go rule that 1.19 has too'
+            continue  # Go 1.24 and later refuse it; 1.19 does not
         assert signs == theirs['signable'], (problem, theirs['why'])
         if theirs['verified'] is not None:
             valid = not_before <= NOW <= not_after
@@ -718,3 +734,59 @@ def test_mutated_certificates_never_pass_what_current_go_refuses(go_current):
     rng = random.Random(7)
     for _ in range(MUTATIONS // 3):
         compare_safe(go_current, pem(mutate(rng, rng.choice(ALL_SEEDS))), KEYS)
+
+
+# -- where Go versions differ -------------------------------------------------------------------------------------
+
+
+def rsa_spki(der: bytes, modulus: int, exponent: int) -> bytes:
+    def integer(value: int) -> bytes:
+        return tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, 'big'))
+
+    key = tlv(0x30, integer(modulus) + integer(exponent))
+    algorithm = tlv(0x30, tlv(0x06, bytes([0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01])) + b'\x05\x00')
+    fields = tbs_fields(der)
+    return with_field(der, 6 if fields[0][0] == 0xA0 else 5, tlv(0x30, algorithm + tlv(0x03, b'\x00' + key)))
+
+
+V1_BASE = make(P256, ca=None, version=x509.Version.v1)  # no extensions needed to be a signer
+RSA_2048_N = RSA_KEY.public_key().public_numbers().n
+NEWER_GO_ONLY = {
+    'negative serial (1.23)': (with_field(V1_BASE, 0, tlv(0x02, b'\xff\x01')), 'load'),
+    'non-minimal OID arc': (
+        with_field(V1_BASE, 4, tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, b'\x55\x80\x04\x03') + tlv(0x0C, b'ca'))))),
+        'load',
+    ),
+    'negative pathLenConstraint': (
+        with_extensions(BASE, [extension(BC, tlv(0x30, tlv(0x01, b'\xff') + tlv(0x02, b'\xff')), True)]),
+        'load',
+    ),
+    'critical subjectKeyIdentifier': (
+        with_extensions(
+            BASE,
+            [extension(BC, tlv(0x30, tlv(0x01, b'\xff')), True), extension(b'\x55\x1d\x0e', tlv(0x04, b'\x01'), True)],
+        ),
+        'load',
+    ),
+    'RSA key of 512 bits (1.24)': (
+        rsa_spki(V1_BASE, (1 << 511) + 24691, 65537),  # odd, 512 bits: Go never checks it is a product of primes
+        'sign',
+    ),
+    'RSA even exponent (1.24)': (rsa_spki(V1_BASE, RSA_2048_N, 65538), 'sign'),
+    'RSA even modulus (1.24)': (rsa_spki(V1_BASE, RSA_2048_N + 1, 65537), 'sign'),
+}
+
+
+@pytest.mark.parametrize('case', NEWER_GO_ONLY)
+def test_rules_of_newer_go_are_refused_by_it_and_read_by_go_1_19(go119, go_current, case):
+    """Each rule the check takes from newer Go is one Go 1.19 does not have and the current Go does."""
+    der, layer = NEWER_GO_ONLY[case]
+    old, new = go119.load(pem(der)), go_current.load(pem(der))
+    assert not old['error'] and old['certs'][0]['signable'], old
+    if layer == 'load':
+        assert new['error'], new
+    else:
+        assert not new['error'] and not new['certs'][0]['signable'], new
+    mine = ours(pem(der))
+    assert not mine['loads'] if layer == 'load' else not mine['certs'][0][0]
+    compare_exact(go119, pem(der))

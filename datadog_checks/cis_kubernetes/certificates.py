@@ -65,6 +65,10 @@ NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
 CA_FALSE = 'basicConstraints CA:FALSE'
 NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
 RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
+RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
+# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
+NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
 NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
 UNHANDLED_CRITICAL = 'an unhandled critical extension'
 OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
@@ -681,8 +685,8 @@ def _crl_distribution_points(value: bytes) -> None:
             _, full = _read(full, 0x86)
 
 
-def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, int]:
-    """Validate the key as Go's parsePublicKey; (its description, RSA modulus bits or 0)."""
+def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, str | None]:
+    """Validate the key as Go's parsePublicKey; (its description, why Go's RSA verification refuses it or None)."""
     if algorithm == RSA:
         if params != b'\x05\x00':
             _fail('RSA key missing NULL parameters')
@@ -691,9 +695,11 @@ def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tupl
         exponent, _ = _int64(rsa_key)
         if modulus <= 0 or exponent <= 0:
             _fail('bad RSA public key')
-        if not 2 <= exponent <= 2**31 - 1:
-            return 'RSA with an exponent Go cannot verify with', 0
-        return RSA, modulus.bit_length()
+        if not 2 <= exponent <= 2**31 - 1:  # rsa.VerifyPKCS1v15's checkPub, every Go version
+            return RSA, RSA_EXPONENT
+        if not modulus & 1 or not exponent & 1:
+            return RSA, RSA_EVEN
+        return RSA, RSA_UNDER_1024 if modulus.bit_length() < 1024 else None
     if algorithm == ECDSA:
         curve_oid, _ = _oid(params or b'')
         if curve_oid not in EC_CURVES:
@@ -705,11 +711,11 @@ def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tupl
         x, y = int.from_bytes(key[1 : 1 + size], 'big'), int.from_bytes(key[1 + size :], 'big')
         if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
             _fail('failed to unmarshal elliptic curve point')
-        return f'ECDSA {name}', 0
+        return f'ECDSA {name}', None
     if algorithm == ED25519:
         if params is not None or len(key) != 32:
             _fail('bad Ed25519 key')
-        return ED25519, 0
+        return ED25519, None
     if algorithm == DSA:
         y, _ = _der_integer(key)
         dsa_params, _ = _read(params or b'', SEQUENCE)
@@ -718,8 +724,8 @@ def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tupl
         g, _ = _der_integer(dsa_params)
         if min(y, p, q, g) <= 0:
             _fail('zero or negative DSA parameter')
-        return DSA, 0
-    return '', 0
+        return DSA, None
+    return '', None
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
@@ -766,7 +772,7 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
     key_oid, params = _algorithm(key_algorithm, newer)
     key, padding, _ = _bit_string(spki)
     algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
-    public_key, rsa_bits = _public_key(algorithm, params, _right_align(key, padding))
+    public_key, key_problem = _public_key(algorithm, params, _right_align(key, padding))
     extensions = _Extensions()
     if version > 1:
         for tag in (0x81, 0x82):
@@ -784,11 +790,11 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
         not_after=not_after,
         version=version,
         public_key=public_key or 'unknown ' + '.'.join(map(str, key_oid)),
-        signing_problem=_signing_problem(version, extensions, public_key, rsa_bits, key_oid),
+        signing_problem=_signing_problem(version, extensions, public_key, key_problem, key_oid),
     )
 
 
-def _signing_problem(version: int, ext: _Extensions, public_key: str, rsa_bits: int, key_oid) -> str | None:
+def _signing_problem(version: int, ext: _Extensions, public_key: str, key_problem: str | None, key_oid) -> str | None:
     """Why Go's CheckSignatureFrom, or Verify with this certificate as the root, refuses a client certificate."""
     if version == 3 and not ext.basic_constraints:
         return NOT_CA_V3
@@ -800,10 +806,8 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, rsa_bits: 
         return f'a public key algorithm Go cannot verify with ({".".join(map(str, key_oid))})'
     if public_key == DSA:
         return 'a DSA key, which Go does not verify signatures with'
-    if public_key.startswith('RSA with'):
-        return 'an RSA exponent Go cannot verify with'
-    if public_key == RSA and rsa_bits < 1024:
-        return RSA_UNDER_1024
+    if key_problem is not None:
+        return key_problem
     if ext.unhandled_critical is not None:
         return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
     if not ext.client_auth_allowed:
