@@ -2091,7 +2091,7 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
         newer = ' (Go 1.19 reads it; the Go current Kubernetes is built with does not)' if bundle.newer_go_only else ''
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that Go does not parse '
+            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
             f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
