@@ -14,6 +14,8 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/distributions/openshift.py
     datadog_checks/cis_kubernetes/distributions/client_ca.py
     datadog_checks/cis_kubernetes/distributions/manifests.py
+    datadog_checks/cis_kubernetes/der.py
+    datadog_checks/cis_kubernetes/x509_names.py
     datadog_checks/cis_kubernetes/certificates.py
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
@@ -999,18 +1001,10 @@ def manifest_client_ca(root: str, path: str) -> tuple[bool, str | None]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# datadog_checks/cis_kubernetes/certificates.py
-# An X.509 reader that accepts and refuses exactly what kube-apiserver's Go does, and says which certificates can
-# sign a client certificate.
-#
-# kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
-# mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
-# lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
-# data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
-# refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
-# Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
-# It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
-# tests/test_x509_oracle.py.
+# datadog_checks/cis_kubernetes/der.py
+# DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go 1.19): the primitives of the
+# check's X.509 reader. Each function reads one element from the front of its input and returns what follows, or
+# raises ValueError where cryptobyte's Read* returns false.
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -1025,134 +1019,71 @@ SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERA
     0x17,
     0x18,
 )
-KEY_USAGE_CERT_SIGN = 1 << 5
-RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
-PUBLIC_KEY_ALGORITHMS = {
-    (1, 2, 840, 113549, 1, 1, 1): RSA,
-    (1, 2, 840, 10040, 4, 1): DSA,
-    (1, 2, 840, 10045, 2, 1): ECDSA,
-    (1, 3, 101, 112): ED25519,
-}
-# The named curves Go accepts, as (name, p, b) of y^2 = x^3 - 3x + b mod p; a point must be on its curve.
-EC_CURVES = {
-    (1, 3, 132, 0, 33): ('P-224', 2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
-    (1, 2, 840, 10045, 3, 1, 7): (
-        'P-256',
-        2**256 - 2**224 + 2**192 + 2**96 - 1,
-        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    ),
-    (1, 3, 132, 0, 34): (
-        'P-384',
-        2**384 - 2**128 - 2**96 + 2**32 - 1,
-        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
-    ),
-    (1, 3, 132, 0, 35): (
-        'P-521',
-        2**521 - 1,
-        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
-    ),
-}
-OID_COMMON_NAME = (2, 5, 4, 3)
-OID_AUTHORITY_INFO_ACCESS = (1, 3, 6, 1, 5, 5, 7, 1, 1)
-OID_EKU_ANY = (2, 5, 29, 37, 0)
-OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
-PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&")
-# Why a certificate cannot sign a client certificate that kube-apiserver accepts, as the messages say it.
-NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
-CA_FALSE = 'basicConstraints CA:FALSE'
-NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
-RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
-RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
-RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
-# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
-NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
-NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
-UNHANDLED_CRITICAL = 'an unhandled critical extension'
-OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
 
 
-class NewerGoRefusal(ValueError):
-    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
-
-
-@dataclass(frozen=True)
-class BundleCertificate:
-    subject: str
-    not_before: float  # POSIX timestamps, as Go's Verify compares them (both ends inclusive)
-    not_after: float
-    version: int = 3
-    public_key: str = ''  # RSA, ECDSA P-256, Ed25519, DSA, or the OID Go does not know
-    signing_problem: str | None = None  # why it cannot sign a client certificate; None when it can
-
-    @property
-    def is_ca(self) -> bool:
-        """It can sign client certificates that kube-apiserver verifies (Go's CheckSignatureFrom and Verify)."""
-        return self.signing_problem is None
-
-
-def _fail(what: str):
+def der_fail(what: str):
     raise ValueError(f'x509: {what}')
 
 
-def _element(s: bytes) -> tuple[int, bytes, bytes, bytes]:
+def der_element(s: bytes) -> tuple[int, bytes, bytes, bytes]:
     """(tag, content, element, rest) of the first DER element, as cryptobyte's readASN1."""
     if len(s) < 2:
-        _fail('truncated DER')
+        der_fail('truncated DER')
     tag, first = s[0], s[1]
     if tag & 0x1F == 0x1F:
-        _fail('high tag number')
+        der_fail('high tag number')
     if not first & 0x80:
         header, length = 2, first
     else:
         count = first & 0x7F
         if count == 0 or count > 4 or len(s) < 2 + count:
-            _fail('bad DER length')
+            der_fail('bad DER length')
         length = int.from_bytes(s[2 : 2 + count], 'big')
         if length < 128 or length >> ((count - 1) * 8) == 0:
-            _fail('non-minimal DER length')
+            der_fail('non-minimal DER length')
         header = 2 + count
     end = header + length
     if end > len(s):
-        _fail('truncated DER')
+        der_fail('truncated DER')
     return tag, s[header:end], s[:end], s[end:]
 
 
-def _read(s: bytes, tag: int) -> tuple[bytes, bytes]:
-    got, content, _, rest = _element(s)
+def der_read(s: bytes, tag: int) -> tuple[bytes, bytes]:
+    got, content, _, rest = der_element(s)
     if got != tag:
-        _fail(f'expected tag {tag:#x}, got {got:#x}')
+        der_fail(f'expected tag {tag:#x}, got {got:#x}')
     return content, rest
 
 
-def _peek(s: bytes, tag: int) -> bool:
+def der_peek(s: bytes, tag: int) -> bool:
     return bool(s) and s[0] == tag
 
 
-def _der_integer(s: bytes, tag: int = INTEGER) -> tuple[int, bytes]:
-    content, rest = _read(s, tag)
+def der_integer(s: bytes, tag: int = INTEGER) -> tuple[int, bytes]:
+    content, rest = der_read(s, tag)
     if not content or (len(content) > 1 and (content[0], content[1] & 0x80) in ((0, 0), (0xFF, 0x80))):
-        _fail('bad INTEGER')
+        der_fail('bad INTEGER')
     return int.from_bytes(content, 'big', signed=True), rest
 
 
-def _int64(s: bytes) -> tuple[int, bytes]:
-    value, rest = _der_integer(s)
+def der_int64(s: bytes) -> tuple[int, bytes]:
+    value, rest = der_integer(s)
     if not -(2**63) <= value < 2**63:
-        _fail('INTEGER out of range')
+        der_fail('INTEGER out of range')
     return value, rest
 
 
-def _oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
+def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
     """An OID as Go 1.19's cryptobyte reads it (arcs under 2^31); `minimal` collects the newer-Go refusal."""
-    content, rest = _read(s, OID)
+    content, rest = der_read(s, OID)
     if not content:
-        _fail('empty OID')
+        der_fail('empty OID')
     values, i, n = [], 0, len(content)
     while i < n:
         value = 0
         for k in range(5):
             if i >= n or value >= 1 << 24:
-                _fail('bad OID')
+                der_fail('bad OID')
             byte = content[i]
             i += 1
             if k == 0 and byte == 0x80 and minimal is not None:
@@ -1161,32 +1092,32 @@ def _oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]
             if not byte & 0x80:
                 break
         else:
-            _fail('bad OID')
+            der_fail('bad OID')
         values.append(value)
     first = values[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
     return head + tuple(values[1:]), rest
 
 
-def _boolean(s: bytes) -> tuple[bool, bytes]:
-    content, rest = _read(s, BOOLEAN)
+def der_boolean(s: bytes) -> tuple[bool, bytes]:
+    content, rest = der_read(s, BOOLEAN)
     if len(content) != 1 or content[0] not in (0, 0xFF):
-        _fail('bad BOOLEAN')
+        der_fail('bad BOOLEAN')
     return content[0] == 0xFF, rest
 
 
-def _bit_string(s: bytes) -> tuple[bytes, int, bytes]:
+def der_bit_string(s: bytes) -> tuple[bytes, int, bytes]:
     """(bytes, padding bits, rest)."""
-    content, rest = _read(s, BIT_STRING)
+    content, rest = der_read(s, BIT_STRING)
     if not content:
-        _fail('bad BIT STRING')
+        der_fail('bad BIT STRING')
     padding, body = content[0], content[1:]
     if padding > 7 or (not body and padding) or (body and body[-1] & ((1 << padding) - 1)):
-        _fail('bad BIT STRING')
+        der_fail('bad BIT STRING')
     return body, padding, rest
 
 
-def _right_align(body: bytes, padding: int) -> bytes:
+def der_right_align(body: bytes, padding: int) -> bytes:
     if not padding or not body:
         return body
     return (int.from_bytes(body, 'big') >> padding).to_bytes(len(body), 'big')
@@ -1207,16 +1138,16 @@ _UTC_TIME = re.compile(rb'([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-
 _GENERALIZED_TIME = re.compile(rb'([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})(Z|[+-][0-9]{4})')
 
 
-def _time(s: bytes) -> tuple[float, bytes]:
+def der_time(s: bytes) -> tuple[float, bytes]:
     """A UTCTime or GeneralizedTime as cryptobyte reads it: time.Parse, then only the canonical form round-trips
     (UTCTime also without seconds; an offset instead of Z, but never +0000)."""
     tag = s[0] if s else -1
     if tag not in (UTC_TIME, GENERALIZED_TIME):
-        _fail('unsupported time format')
-    content, rest = _read(s, tag)
+        der_fail('unsupported time format')
+    content, rest = der_read(s, tag)
     match = (_UTC_TIME if tag == UTC_TIME else _GENERALIZED_TIME).fullmatch(content)
     if match is None:
-        _fail('malformed time')
+        der_fail('malformed time')
     year, month, day, hour, minute = (int(match[i]) for i in range(1, 6))
     second = int(match[6] or 0)
     if tag == UTC_TIME:
@@ -1229,30 +1160,42 @@ def _time(s: bytes) -> tuple[float, bytes]:
         zone_minutes = int(zone[3:5])
         offset = (int(zone[1:3]) * 60 + zone_minutes) * 60 * (1 if zone[:1] == b'+' else -1)
         if zone_minutes >= 60 or offset == 0:  # Go formats these otherwise: the round trip fails
-            _fail('malformed time zone')
+            der_fail('malformed time zone')
     if not (1 <= day <= days and hour < 24 and minute < 60 and second < 60):
-        _fail('time out of range')
+        der_fail('time out of range')
     if tag == UTC_TIME and year >= 2050:
         year -= 100
     return _days_from_civil(year, month, day) * 86400.0 + hour * 3600 + minute * 60 + second - offset, rest
 
 
-def _string(tag: int, value: bytes, newer: list) -> str:
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/x509_names.py
+# Names in certificates as Go reads them: attribute strings (parseName), subjectAltName and nameConstraints
+# (parseSANExtension, parseNameConstraintsExtension), and Verify's check of a root's own names against its own
+# constraints (verify.go: isValid, matchDomainConstraint, parseRFC2821Mailbox ...).
+# --------------------------------------------------------------------------------------------------------------
+
+
+OID_COMMON_NAME = (2, 5, 4, 3)
+PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&")
+
+
+def name_string(tag: int, value: bytes, newer: list) -> str:
     """An attribute value as Go 1.19's parseASN1String; the only string types Go reads in names."""
     if tag == 0x14:  # T61String: Go takes the bytes as they are
         return value.decode('latin-1')
     if tag == 0x13:
         if not PRINTABLE.issuperset(value):
-            _fail('invalid PrintableString')
+            der_fail('invalid PrintableString')
         return value.decode('ascii')
     if tag == 0x0C:
         try:
             return value.decode('utf-8')
         except UnicodeDecodeError:
-            _fail('invalid UTF-8 string')
+            der_fail('invalid UTF-8 string')
     if tag == 0x1E:
         if len(value) % 2:
-            _fail('invalid BMPString')
+            der_fail('invalid BMPString')
         units = [int.from_bytes(value[i : i + 2], 'big') for i in range(0, len(value), 2)]
         if units[-2:] == [0]:
             units = units[:-1]
@@ -1261,44 +1204,35 @@ def _string(tag: int, value: bytes, newer: list) -> str:
         return b''.join(u.to_bytes(2, 'big') for u in units).decode('utf-16-be', 'replace')
     if tag == 0x16:
         if any(b >= 0x80 for b in value):
-            _fail('invalid IA5String')
+            der_fail('invalid IA5String')
         return value.decode('ascii')
     if tag == 0x12:
         if not set(value) <= set(b'0123456789 '):
-            _fail('invalid NumericString')
+            der_fail('invalid NumericString')
         return value.decode('ascii')
-    _fail(f'unsupported string type {tag:#x}')
+    der_fail(f'unsupported string type {tag:#x}')
     raise AssertionError  # unreachable: keeps type checkers content
 
 
-def _name(element: bytes, newer: list) -> str:
+def common_name(element: bytes, newer: list) -> str:
     """The last common name of a Name, after validating it as Go's parseName."""
-    raw, _ = _read(element, SEQUENCE)
+    raw, _ = der_read(element, SEQUENCE)
     common_name = ''
     while raw:
-        rdn, raw = _read(raw, SET)
+        rdn, raw = der_read(raw, SET)
         while rdn:
-            attribute, rdn = _read(rdn, SEQUENCE)
-            kind, attribute = _oid(attribute, newer)
+            attribute, rdn = der_read(rdn, SEQUENCE)
+            kind, attribute = der_oid(attribute, newer)
             if not attribute:
-                _fail('invalid attribute value')
-            tag, value, _, _ = _element(attribute)
-            text = _string(tag, value, newer)
+                der_fail('invalid attribute value')
+            tag, value, _, _ = der_element(attribute)
+            text = name_string(tag, value, newer)
             if kind == OID_COMMON_NAME:
                 common_name = text
     return f'CN={common_name}' if common_name else '<no common name>'
 
 
-def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
-    """(OID, parameters element or None), as Go's parseAI."""
-    algorithm, rest = _oid(content, newer)
-    if not rest:
-        return algorithm, None
-    _, _, params, _ = _element(rest)
-    return algorithm, params
-
-
-def _domain_ok(domain: str) -> bool:
+def domain_ok(domain: str) -> bool:
     """Go's domainToReverseLabels succeeds."""
     if not domain:
         return True
@@ -1306,13 +1240,13 @@ def _domain_ok(domain: str) -> bool:
     return all(labels) and all(33 <= ord(c) <= 126 for c in domain if c != '.')
 
 
-def _ia5(value: bytes) -> str:
+def ia5_string(value: bytes) -> str:
     if any(b >= 0x80 for b in value):
-        _fail('not an IA5String')
+        der_fail('not an IA5String')
     return value.decode('ascii')
 
 
-def _uri_ok(uri: str) -> bool:
+def uri_ok(uri: str) -> bool:
     """The cases where Go's url.Parse fails for a SAN URI, and its host check (approximated: see the README)."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
         return False
@@ -1340,27 +1274,27 @@ def _uri_ok(uri: str) -> bool:
             port = host.rpartition(':')[2] if ':' in host else ''
         if port and not port.isdigit():
             return False
-        return _domain_ok(host)
+        return domain_ok(host)
     return True
 
 
-def _subject_alt_names(value: bytes, found_names: list) -> bool:
+def subject_alt_names(value: bytes, found_names: list) -> bool:
     """Validate a subjectAltName as Go's parseSANExtension, adding (kind, data) of each name to `found_names`;
     whether it held a name Go parses."""
-    names, _ = _read(value, SEQUENCE)
+    names, _ = der_read(value, SEQUENCE)
     found = False
     while names:
-        tag, data, _, names = _element(names)
+        tag, data, _, names = der_element(names)
         kind = tag ^ 0x80
         found_names.append((kind, data))
         if kind in (1, 2, 6):
-            text = _ia5(data)
-            if kind == 6 and not _uri_ok(text):
-                _fail('cannot parse URI in subjectAltName')
+            text = ia5_string(data)
+            if kind == 6 and not uri_ok(text):
+                der_fail('cannot parse URI in subjectAltName')
             found = True
         elif kind == 7:
             if len(data) not in (4, 16):
-                _fail('cannot parse IP address in subjectAltName')
+                der_fail('cannot parse IP address in subjectAltName')
             found = True
     return found
 
@@ -1411,12 +1345,12 @@ def _mailbox(text: str) -> tuple[str, str] | None:
     if i >= n or text[i] != '@':
         return None
     domain = text[i + 1 :]
-    return (''.join(local), domain) if _domain_ok(domain) else None
+    return (''.join(local), domain) if domain_ok(domain) else None
 
 
 def _reverse_labels(domain: str) -> list[str] | None:
     """Go's domainToReverseLabels, or None."""
-    if not _domain_ok(domain):
+    if not domain_ok(domain):
         return None
     return domain.split('.')[::-1] if domain else []
 
@@ -1490,7 +1424,7 @@ def _match_ip(ip: bytes, constraint: tuple[bytes, bytes]) -> bool:
     return len(ip) == len(address) and all(a & m == b & m for a, b, m in zip(ip, address, mask, strict=True))
 
 
-def _names_within_constraints(names: list[tuple[int, bytes]], constraints: dict) -> bool:
+def names_within_constraints(names: list[tuple[int, bytes]], constraints: dict) -> bool:
     """Go's check of a root's own subjectAltNames against its own nameConstraints (Verify's isValid)."""
     try:
         for kind, data in names:
@@ -1520,61 +1454,149 @@ def _names_within_constraints(names: list[tuple[int, bytes]], constraints: dict)
     return True
 
 
-def _name_constraints(value: bytes, newer: list, constraints: dict) -> bool:
+def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> bool:
     """Validate nameConstraints as Go's parseNameConstraintsExtension, filling `constraints` (GeneralName kind:
     (permitted, excluded)); whether it holds a form Go does not handle."""
-    top, rest = _read(value, SEQUENCE)
+    top, rest = der_read(value, SEQUENCE)
     if rest:
-        _fail('invalid NameConstraints extension')
+        der_fail('invalid NameConstraints extension')
     subtrees = []
     for index, tag in enumerate((0xA0, 0xA1)):
-        if _peek(top, tag):
-            content, top = _read(top, tag)
+        if der_peek(top, tag):
+            content, top = der_read(top, tag)
             subtrees.append((index, content))
     if top:
-        _fail('invalid NameConstraints extension')
+        der_fail('invalid NameConstraints extension')
     if not any(content for _, content in subtrees):
-        _fail('empty name constraints extension')
+        der_fail('empty name constraints extension')
     unhandled = False
     for index, trees in subtrees:
         while trees:
-            subtree, trees = _read(trees, SEQUENCE)
-            tag, data, _, _ = _element(subtree)
+            subtree, trees = der_read(trees, SEQUENCE)
+            tag, data, _, _ = der_element(subtree)
             if tag == 0x82 or tag == 0x86:
-                domain = _ia5(data)
+                domain = ia5_string(data)
                 if tag == 0x86:
                     try:
                         if '%' not in domain:
                             ipaddress.ip_address(domain)
-                            _fail('URI constraint is an IP address')
+                            der_fail('URI constraint is an IP address')
                     except ValueError as e:
                         if str(e).startswith('x509'):
                             raise
-                if not _domain_ok(domain[1:] if domain.startswith('.') else domain):
-                    _fail('bad name constraint')
+                if not domain_ok(domain[1:] if domain.startswith('.') else domain):
+                    der_fail('bad name constraint')
                 constraints[tag & 0x1F][index].append(domain)
             elif tag == 0x87:
                 if len(data) not in (8, 32):
-                    _fail('bad IP constraint')
+                    der_fail('bad IP constraint')
                 mask = data[len(data) // 2 :]
                 bits = int.from_bytes(mask, 'big')
                 ones = bin(bits).count('1')
                 if bits != ((1 << ones) - 1) << (8 * len(mask) - ones):
-                    _fail('bad IP constraint mask')
+                    der_fail('bad IP constraint mask')
                 if len(data) == 32 and data[:12] == bytes(10) + b'\xff\xff':
                     newer.append('an IPv4-mapped IPv6 name constraint')
                 constraints[7][index].append((data[: len(data) // 2], mask))
             elif tag == 0x81:
-                constraint = _ia5(data)
+                constraint = ia5_string(data)
                 if '@' in constraint:
                     if _mailbox(constraint) is None:
-                        _fail('bad rfc822Name constraint')
-                elif not _domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
-                    _fail('bad rfc822Name constraint')
+                        der_fail('bad rfc822Name constraint')
+                elif not domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
+                    der_fail('bad rfc822Name constraint')
                 constraints[1][index].append(constraint)
             else:
                 unhandled = True
     return unhandled
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/certificates.py
+# An X.509 reader that accepts and refuses exactly what kube-apiserver's Go does, and says which certificates can
+# sign a client certificate.
+#
+# kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
+# mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
+# lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
+# data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
+# refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+# Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
+# It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
+# tests/test_x509_oracle.py.
+# --------------------------------------------------------------------------------------------------------------
+
+
+KEY_USAGE_CERT_SIGN = 1 << 5
+RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
+PUBLIC_KEY_ALGORITHMS = {
+    (1, 2, 840, 113549, 1, 1, 1): RSA,
+    (1, 2, 840, 10040, 4, 1): DSA,
+    (1, 2, 840, 10045, 2, 1): ECDSA,
+    (1, 3, 101, 112): ED25519,
+}
+# The named curves Go accepts, as (name, p, b) of y^2 = x^3 - 3x + b mod p; a point must be on its curve.
+EC_CURVES = {
+    (1, 3, 132, 0, 33): ('P-224', 2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
+    (1, 2, 840, 10045, 3, 1, 7): (
+        'P-256',
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+    ),
+    (1, 3, 132, 0, 34): (
+        'P-384',
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+    ),
+    (1, 3, 132, 0, 35): (
+        'P-521',
+        2**521 - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+    ),
+}
+OID_AUTHORITY_INFO_ACCESS = (1, 3, 6, 1, 5, 5, 7, 1, 1)
+OID_EKU_ANY = (2, 5, 29, 37, 0)
+OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
+# Why a certificate cannot sign a client certificate that kube-apiserver accepts, as the messages say it.
+NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
+CA_FALSE = 'basicConstraints CA:FALSE'
+NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
+RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
+# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
+NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
+NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
+UNHANDLED_CRITICAL = 'an unhandled critical extension'
+OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
+
+
+class NewerGoRefusal(ValueError):
+    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
+
+
+@dataclass(frozen=True)
+class BundleCertificate:
+    subject: str
+    not_before: float  # POSIX timestamps, as Go's Verify compares them (both ends inclusive)
+    not_after: float
+    version: int = 3
+    public_key: str = ''  # RSA, ECDSA P-256, Ed25519, DSA, or the OID Go does not know
+    signing_problem: str | None = None  # why it cannot sign a client certificate; None when it can
+
+    @property
+    def is_ca(self) -> bool:
+        """It can sign client certificates that kube-apiserver verifies (Go's CheckSignatureFrom and Verify)."""
+        return self.signing_problem is None
+
+
+def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+    """(OID, parameters element or None), as Go's parseAI."""
+    algorithm, rest = der_oid(content, newer)
+    if not rest:
+        return algorithm, None
+    _, _, params, _ = der_element(rest)
+    return algorithm, params
 
 
 @dataclass
@@ -1590,18 +1612,18 @@ class _Extensions:
 
 def _extensions(content: bytes, newer: list) -> _Extensions:
     out = _Extensions()
-    extensions, _ = _read(content, SEQUENCE)
+    extensions, _ = der_read(content, SEQUENCE)
     seen = set()
     parsed = []
     while extensions:
-        extension, extensions = _read(extensions, SEQUENCE)
-        oid, extension = _oid(extension, newer)
+        extension, extensions = der_read(extensions, SEQUENCE)
+        oid, extension = der_oid(extension, newer)
         critical = False
-        if _peek(extension, BOOLEAN):
-            critical, extension = _boolean(extension)
-        value, _ = _read(extension, OCTET_STRING)
+        if der_peek(extension, BOOLEAN):
+            critical, extension = der_boolean(extension)
+        value, _ = der_read(extension, OCTET_STRING)
         if oid in seen:
-            _fail('certificate contains duplicate extensions')
+            der_fail('certificate contains duplicate extensions')
         seen.add(oid)
         parsed.append((oid, critical, value))
     for oid, critical, value in parsed:
@@ -1609,58 +1631,58 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
         if len(oid) == 4 and oid[:3] == (2, 5, 29):
             number = oid[3]
             if number == 15:
-                body, padding, _ = _bit_string(value)
+                body, padding, _ = der_bit_string(value)
                 length = len(body) * 8 - padding
                 out.key_usage = sum(1 << i for i in range(min(9, length)) if body[i // 8] >> (7 - i % 8) & 1)
             elif number == 19:
-                constraints, _ = _read(value, SEQUENCE)
+                constraints, _ = der_read(value, SEQUENCE)
                 out.is_ca = False
-                if _peek(constraints, BOOLEAN):
-                    out.is_ca, constraints = _boolean(constraints)
-                if _peek(constraints, INTEGER):
-                    path_length, _ = _int64(constraints)
+                if der_peek(constraints, BOOLEAN):
+                    out.is_ca, constraints = der_boolean(constraints)
+                if der_peek(constraints, INTEGER):
+                    path_length, _ = der_int64(constraints)
                     if path_length < 0:
                         newer.append('a negative pathLenConstraint')
                 out.basic_constraints = True
             elif number == 17:
                 out.alt_names = []
-                unhandled = not _subject_alt_names(value, out.alt_names)
+                unhandled = not subject_alt_names(value, out.alt_names)
             elif number == 30:
                 out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
-                unhandled = _name_constraints(value, newer, out.name_constraints)
+                unhandled = name_constraints_extension(value, newer, out.name_constraints)
             elif number == 31:
                 _crl_distribution_points(value)
             elif number == 35:
-                key_id, _ = _read(value, SEQUENCE)
-                if _peek(key_id, 0x80):
-                    _read(key_id, 0x80)
+                key_id, _ = der_read(value, SEQUENCE)
+                if der_peek(key_id, 0x80):
+                    der_read(key_id, 0x80)
                 if critical:
                     newer.append('a critical authorityKeyIdentifier')
             elif number == 37:
-                usages, _ = _read(value, SEQUENCE)
+                usages, _ = der_read(value, SEQUENCE)
                 known = []
                 while usages:
-                    usage, usages = _oid(usages, newer)
+                    usage, usages = der_oid(usages, newer)
                     known.append(usage)
                 out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
             elif number == 14:
-                _read(value, OCTET_STRING)
+                der_read(value, OCTET_STRING)
                 if critical:
                     newer.append('a critical subjectKeyIdentifier')
             elif number == 32:
-                policies, _ = _read(value, SEQUENCE)
+                policies, _ = der_read(value, SEQUENCE)
                 while policies:
-                    policy, policies = _read(policies, SEQUENCE)
-                    _oid(policy, newer)
+                    policy, policies = der_read(policies, SEQUENCE)
+                    der_oid(policy, newer)
             else:
                 unhandled = True
         elif oid == OID_AUTHORITY_INFO_ACCESS:
-            accesses, _ = _read(value, SEQUENCE)
+            accesses, _ = der_read(value, SEQUENCE)
             while accesses:
-                access, accesses = _read(accesses, SEQUENCE)
-                _, access = _oid(access, newer)
-                if _peek(access, 0x86):
-                    _read(access, 0x86)
+                access, accesses = der_read(accesses, SEQUENCE)
+                _, access = der_oid(access, newer)
+                if der_peek(access, 0x86):
+                    der_read(access, 0x86)
             if critical:
                 newer.append('a critical authorityInfoAccess')
         else:
@@ -1671,56 +1693,56 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
 
 
 def _crl_distribution_points(value: bytes) -> None:
-    points, _ = _read(value, SEQUENCE)
+    points, _ = der_read(value, SEQUENCE)
     while points:
-        point, points = _read(points, SEQUENCE)
-        if not _peek(point, 0xA0):
+        point, points = der_read(points, SEQUENCE)
+        if not der_peek(point, 0xA0):
             continue
-        name, _ = _read(point, 0xA0)
-        full, _ = _read(name, 0xA0)
-        while full and _peek(full, 0x86):
-            _, full = _read(full, 0x86)
+        name, _ = der_read(point, 0xA0)
+        full, _ = der_read(name, 0xA0)
+        while full and der_peek(full, 0x86):
+            _, full = der_read(full, 0x86)
 
 
 def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, str | None]:
     """Validate the key as Go's parsePublicKey; (its description, why Go's RSA verification refuses it or None)."""
     if algorithm == RSA:
         if params != b'\x05\x00':
-            _fail('RSA key missing NULL parameters')
-        rsa_key, _ = _read(key, SEQUENCE)
-        modulus, rsa_key = _der_integer(rsa_key)
-        exponent, _ = _int64(rsa_key)
+            der_fail('RSA key missing NULL parameters')
+        rsa_key, _ = der_read(key, SEQUENCE)
+        modulus, rsa_key = der_integer(rsa_key)
+        exponent, _ = der_int64(rsa_key)
         if modulus <= 0 or exponent <= 0:
-            _fail('bad RSA public key')
+            der_fail('bad RSA public key')
         if not 2 <= exponent <= 2**31 - 1:  # rsa.VerifyPKCS1v15's checkPub, every Go version
             return RSA, RSA_EXPONENT
         if not modulus & 1 or not exponent & 1:
             return RSA, RSA_EVEN
         return RSA, RSA_UNDER_1024 if modulus.bit_length() < 1024 else None
     if algorithm == ECDSA:
-        curve_oid, _ = _oid(params or b'')
+        curve_oid, _ = der_oid(params or b'')
         if curve_oid not in EC_CURVES:
-            _fail('unsupported elliptic curve')
+            der_fail('unsupported elliptic curve')
         name, p, b = EC_CURVES[curve_oid]
         size = (p.bit_length() + 7) // 8
         if len(key) != 1 + 2 * size or key[0] != 4:
-            _fail('failed to unmarshal elliptic curve point')
+            der_fail('failed to unmarshal elliptic curve point')
         x, y = int.from_bytes(key[1 : 1 + size], 'big'), int.from_bytes(key[1 + size :], 'big')
         if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
-            _fail('failed to unmarshal elliptic curve point')
+            der_fail('failed to unmarshal elliptic curve point')
         return f'ECDSA {name}', None
     if algorithm == ED25519:
         if params is not None or len(key) != 32:
-            _fail('bad Ed25519 key')
+            der_fail('bad Ed25519 key')
         return ED25519, None
     if algorithm == DSA:
-        y, _ = _der_integer(key)
-        dsa_params, _ = _read(params or b'', SEQUENCE)
-        p, dsa_params = _der_integer(dsa_params)
-        q, dsa_params = _der_integer(dsa_params)
-        g, _ = _der_integer(dsa_params)
+        y, _ = der_integer(key)
+        dsa_params, _ = der_read(params or b'', SEQUENCE)
+        p, dsa_params = der_integer(dsa_params)
+        q, dsa_params = der_integer(dsa_params)
+        g, _ = der_integer(dsa_params)
         if min(y, p, q, g) <= 0:
-            _fail('zero or negative DSA parameter')
+            der_fail('zero or negative DSA parameter')
         return DSA, None
     return '', None
 
@@ -1736,49 +1758,49 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
     newer: list[str] = []
-    certificate, trailing = _read(der, SEQUENCE)
+    certificate, trailing = der_read(der, SEQUENCE)
     if trailing:
-        _fail('trailing data')
-    tbs, certificate = _read(certificate, SEQUENCE)
+        der_fail('trailing data')
+    tbs, certificate = der_read(certificate, SEQUENCE)
     version = 0
-    if _peek(tbs, 0xA0):
-        explicit, tbs = _read(tbs, 0xA0)
-        version, extra = _int64(explicit)
+    if der_peek(tbs, 0xA0):
+        explicit, tbs = der_read(tbs, 0xA0)
+        version, extra = der_int64(explicit)
         if extra:
-            _fail('malformed version')
+            der_fail('malformed version')
     if version < 0 or version > 2:
-        _fail('invalid version')
+        der_fail('invalid version')
     version += 1
-    serial, tbs = _der_integer(tbs)
+    serial, tbs = der_integer(tbs)
     if serial < 0:
         newer.append('a negative serial number')
-    inner, tbs = _read(tbs, SEQUENCE)
-    outer, certificate = _read(certificate, SEQUENCE)
+    inner, tbs = der_read(tbs, SEQUENCE)
+    outer, certificate = der_read(certificate, SEQUENCE)
     if inner != outer:
-        _fail("inner and outer signature algorithm identifiers don't match")
+        der_fail("inner and outer signature algorithm identifiers don't match")
     _algorithm(inner, newer)
-    _, _, issuer, tbs = _element(tbs)
-    _name(issuer, newer)
-    validity, tbs = _read(tbs, SEQUENCE)
-    not_before, validity = _time(validity)
-    not_after, _ = _time(validity)
-    _, _, subject_element, tbs = _element(tbs)
-    subject = _name(subject_element, newer)
-    spki, tbs = _read(tbs, SEQUENCE)
-    key_algorithm, spki = _read(spki, SEQUENCE)
+    _, _, issuer, tbs = der_element(tbs)
+    common_name(issuer, newer)
+    validity, tbs = der_read(tbs, SEQUENCE)
+    not_before, validity = der_time(validity)
+    not_after, _ = der_time(validity)
+    _, _, subject_element, tbs = der_element(tbs)
+    subject = common_name(subject_element, newer)
+    spki, tbs = der_read(tbs, SEQUENCE)
+    key_algorithm, spki = der_read(spki, SEQUENCE)
     key_oid, params = _algorithm(key_algorithm, newer)
-    key, padding, _ = _bit_string(spki)
+    key, padding, _ = der_bit_string(spki)
     algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
-    public_key, key_problem = _public_key(algorithm, params, _right_align(key, padding))
+    public_key, key_problem = _public_key(algorithm, params, der_right_align(key, padding))
     extensions = _Extensions()
     if version > 1:
         for tag in (0x81, 0x82):
-            if _peek(tbs, tag):
-                _, tbs = _read(tbs, tag)
-        if version == 3 and _peek(tbs, 0xA3):
-            content, tbs = _read(tbs, 0xA3)
+            if der_peek(tbs, tag):
+                _, tbs = der_read(tbs, tag)
+        if version == 3 and der_peek(tbs, 0xA3):
+            content, tbs = der_read(tbs, 0xA3)
             extensions = _extensions(content, newer)
-    _bit_string(certificate)
+    der_bit_string(certificate)
     if newer:
         raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
@@ -1812,7 +1834,7 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, key_proble
     if (
         ext.name_constraints is not None
         and ext.alt_names is not None
-        and not _names_within_constraints(ext.alt_names, ext.name_constraints)
+        and not names_within_constraints(ext.alt_names, ext.name_constraints)
     ):
         return OWN_NAMES_OUTSIDE
     return None
