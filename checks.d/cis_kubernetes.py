@@ -1915,9 +1915,7 @@ class _Pem:
         else:
             nxt = newline + 1
             end = newline - 1 if newline > i and self.data[newline - 1] == 0x0D else newline
-        while end > i and self.data[end - 1] in (0x20, 0x09):
-            end -= 1
-        return end, nxt
+        return i + len(self.data[i:end].rstrip(b' \t')), nxt
 
     def begin_at_or_after(self, i: int) -> int:
         """Where the text after the next "-----BEGIN " starts: at i itself, or after a newline; -1 if none."""

@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 
 from datadog_checks.cis_kubernetes.ca_bundle import ca_bundle_from_pem
 from datadog_checks.cis_kubernetes.certificates import NEWER_GO_SIGNING_PROBLEMS
+from tests.test_pem_framing import ADVERSARIAL, LONG_LINES, adversarial
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'x509_oracle.go'
 NOW = int(time.time())
@@ -790,3 +791,11 @@ def test_rules_of_newer_go_are_refused_by_it_and_read_by_go_1_19(go119, go_curre
     mine = ours(pem(der))
     assert not mine['loads'] if layer == 'load' else not mine['certs'][0][0]
     compare_exact(go119, pem(der))
+
+
+@pytest.mark.parametrize('shape', [*ADVERSARIAL, *LONG_LINES])
+def test_adversarial_shapes_read_in_linear_time_agree_with_go(go119, shape):
+    """The shapes tests/test_pem_framing.py times at 4 MiB, at a size Go's own quadratic decoder reads quickly,
+    each with a valid block after it."""
+    compare_exact(go119, adversarial(shape, 20000) + b'\n' + BLOCK, (P256,))
+    compare_exact(go119, adversarial(shape, 20000), (P256,))
