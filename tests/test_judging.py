@@ -310,3 +310,10 @@ def test_ampersand_in_a_printable_string_is_read_as_go_reads_it():
     finding = verdict(pem(der))
     assert finding.compliant, finding.reason  # it expires within days_warning: a WARNING that passes
     assert 'CN=Smith & Co *' in [c.subject for c in finding.bundle.certificates]
+
+
+def test_a_file_only_go_1_19_s_pem_reader_loads_fails_naming_the_go_version():
+    data = b'-----BEGIN X-----\nk: v\n-----END Y: z-----\n' + certs.valid_ca()  # proven in test_x509_oracle
+    finding = verdict(data)
+    assert finding.status == AgentCheck.CRITICAL
+    assert "Go 1.19's PEM reader finds one" in finding.reason

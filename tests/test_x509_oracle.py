@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datadog_checks.cis_kubernetes.ca_bundle import ca_bundle_from_pem
+from datadog_checks.cis_kubernetes.ca_bundle import _parsed, ca_bundle_from_pem, pem_blocks
 from datadog_checks.cis_kubernetes.certificates import NEWER_GO_SIGNING_PROBLEMS
 from tests.test_pem_framing import ADVERSARIAL, LONG_LINES, adversarial
 
@@ -126,14 +126,19 @@ def pkcs8(key) -> str:
     return base64.b64encode(der).decode()
 
 
-def ours(bundle: bytes) -> dict:
-    """The check's reading in the oracle's terms."""
-    read = ca_bundle_from_pem(bundle)
+def ours(bundle: bytes, reader: str = 'both') -> dict:
+    """The check's reading in the oracle's terms: as the check reads the file (both PEM readers), or with only
+    Go 1.19's ('1.19') or only newer Go's ('newer') PEM reader."""
+    if reader == 'both':
+        read = ca_bundle_from_pem(bundle)
+    else:
+        read, _ = _parsed(pem_blocks(bundle, newer_go=reader == 'newer'))
     if read.unparseable or not read.certificates:
-        return {'loads': False, 'newer_only': read.newer_go_only, 'certs': []}
+        return {'loads': False, 'newer_only': read.newer_go_only, 'framing_differs': read.framing_differs, 'certs': []}
     return {
         'loads': True,
         'newer_only': False,
+        'framing_differs': read.framing_differs,
         'certs': [
             (c.signing_problem is None, c.signing_problem, int(c.not_before), int(c.not_after))
             for c in read.certificates
@@ -151,6 +156,8 @@ def compare_exact(oracle: Oracle, bundle: bytes, keys=()) -> dict:
     if not mine['loads']:
         assert mine['newer_only'], 'check refuses a file Go loads'
         return go
+    if mine['framing_differs']:
+        return go  # newer Go's PEM reader finds other blocks: only those both read count (compared below per reader)
     assert len(mine['certs']) == len(go['certs'])
     for (signs, problem, not_before, not_after), theirs in zip(mine['certs'], go['certs'], strict=True):
         assert (not_before, not_after) == (theirs['not_before'], theirs['not_after'])
@@ -589,6 +596,8 @@ FRAMINGS = {
     'private key only': b'-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n',
     'corrupt certificate block': b'-----BEGIN CERTIFICATE-----\nTUlJQm9uZQ==\n-----END CERTIFICATE-----\n' + BLOCK,
     'empty file': b'',
+    # Go 1.19 loads this; newer Go's reader stops at the END line its header loop consumed and finds no block
+    'END line with a colon among headers': b'-----BEGIN X-----\nk: v\n-----END Y: z-----\n' + BLOCK,
     'DER': CA,
     'v1 and no-basicConstraints mixed': pem(make(P256, ca=None), make(P256, ca=None, version=x509.Version.v1)),
     'expired and valid mixed': pem(make(start=-40, days=30), CA),
@@ -731,6 +740,43 @@ def test_thousands_of_damaged_pem_files_agree_with_go(go119):
     assert MUTATIONS * 0.05 < loaded < MUTATIONS * 0.95
 
 
+def compare_reader(oracle: Oracle, bundle: bytes, reader: str) -> None:
+    """One PEM reader alone against one Go: the same load outcome and the same certificates."""
+    go = oracle.load(bundle, (P256,))
+    mine = ours(bundle, reader)
+    assert mine['loads'] == (not go['error']) or (not mine['loads'] and mine['newer_only']), go['error']
+    if mine['loads']:
+        assert [c[2:] for c in mine['certs']] == [(c['not_before'], c['not_after']) for c in go['certs']]
+
+
+@pytest.mark.parametrize('framing', FRAMINGS)
+def test_pem_framing_of_newer_go_agrees_with_current_go(go_current, framing):
+    compare_reader(go_current, FRAMINGS[framing], 'newer')
+    compare_safe(go_current, FRAMINGS[framing], (P256,))
+
+
+def test_a_file_only_go_1_19_s_pem_reader_loads_fails(go119, go_current):
+    data = FRAMINGS['END line with a colon among headers']
+    assert not go119.load(data)['error'] and go_current.load(data)['error']
+    assert ours(data) == {'loads': False, 'newer_only': True, 'framing_differs': True, 'certs': []}
+
+
+def test_damaged_pem_files_read_by_newer_go_agree_with_current_go_and_never_pass_what_it_refuses(go_current):
+    rng = random.Random(1130)
+    files = [FRAMINGS['two blocks'] + FRAMINGS['headers then a good block'], BLOCK, FRAMINGS['joined, three']]
+    for _ in range(MUTATIONS):
+        data = damage(rng, rng.choice(files))
+        compare_reader(go_current, data, 'newer')
+        compare_safe(go_current, data, (P256,))
+
+
+def test_damaged_pem_files_read_by_go_1_19_s_reader_agree_with_go_1_19(go119):
+    rng = random.Random(1131)
+    files = [FRAMINGS['two blocks'] + FRAMINGS['headers then a good block'], BLOCK, FRAMINGS['joined, three']]
+    for _ in range(MUTATIONS):
+        compare_reader(go119, damage(rng, rng.choice(files)), '1.19')
+
+
 def test_mutated_certificates_never_pass_what_current_go_refuses(go_current):
     rng = random.Random(7)
     for _ in range(MUTATIONS // 3):
@@ -794,8 +840,11 @@ def test_rules_of_newer_go_are_refused_by_it_and_read_by_go_1_19(go119, go_curre
 
 
 @pytest.mark.parametrize('shape', [*ADVERSARIAL, *LONG_LINES])
-def test_adversarial_shapes_read_in_linear_time_agree_with_go(go119, shape):
-    """The shapes tests/test_pem_framing.py times at 4 MiB, at a size Go's own quadratic decoder reads quickly,
-    each with a valid block after it."""
-    compare_exact(go119, adversarial(shape, 20000) + b'\n' + BLOCK, (P256,))
-    compare_exact(go119, adversarial(shape, 20000), (P256,))
+def test_adversarial_shapes_read_in_linear_time_agree_with_go(go119, go_current, shape):
+    """The shapes tests/test_pem_framing.py times at 4 MiB, at a size Go 1.19's quadratic decoder reads quickly,
+    with and without a valid block after them, against each Go's reader."""
+    for data in (adversarial(shape, 20000) + b'\n' + BLOCK, adversarial(shape, 20000)):
+        compare_exact(go119, data, (P256,))
+        compare_reader(go119, data, '1.19')
+        compare_reader(go_current, data, 'newer')
+        compare_safe(go_current, data, (P256,))

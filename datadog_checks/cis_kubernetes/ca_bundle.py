@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .certificates import BundleCertificate, NewerGoRefusal, parse_certificate
 
@@ -38,7 +38,8 @@ class CaBundle:
     certificates: tuple[BundleCertificate, ...]
     unparseable: int  # CERTIFICATE blocks that do not parse: the apiserver refuses to load the file
     first_error: str = ''  # why the first of them does not parse
-    newer_go_only: bool = False  # every block that does not parse is one Go 1.19 reads but newer Go refuses
+    newer_go_only: bool = False  # Go 1.19 loads the file; newer Go (current Kubernetes) does not
+    framing_differs: bool = False  # Go 1.19's and newer Go's PEM readers find different blocks in it
 
     @property
     def ca_certificates(self) -> tuple[BundleCertificate, ...]:
@@ -155,37 +156,114 @@ class _Pem:
             _, rest = self.line_end(body_end + len(END_WITH_NEWLINE) - 1)
             return PemBlock(block_type, has_headers, base64.b64decode(body)), rest
 
+    def decode_newer(self, rest: int) -> tuple[PemBlock | None, int]:
+        """Newer Go's pem.Decode (rewritten against quadratic inputs; checked with Go 1.27): the first END line, then
+        the last BEGIN line before it, which must start a line. Indexes are relative to rest, as in Go."""
+        data = self.data
+        end_trailer = 0
+        while True:
+            if end_trailer < 0 or end_trailer > self.n - rest:
+                return None, -1
+            rest += end_trailer
+            end = data.find(END_WITH_NEWLINE, rest)
+            if end < 0:
+                return None, -1
+            end -= rest
+            end_trailer = end + len(END_WITH_NEWLINE)
+            begin = data.rfind(BEGIN, rest, rest + end)
+            if begin < 0 or (begin > rest and data[begin - 1] != 0x0A):
+                continue
+            begin -= rest
+            rest += begin + len(BEGIN)
+            end -= begin + len(BEGIN)
+            end_trailer -= begin + len(BEGIN)
+            type_end, nxt = self.line_end(rest)
+            consumed = nxt - rest
+            end, end_trailer = end - consumed, end_trailer - consumed
+            type_start, rest = rest, nxt
+            if not data.startswith(DASHES, type_end - len(DASHES), type_end) or type_end - type_start < len(DASHES):
+                continue
+            block_type = data[type_start : type_end - len(DASHES)]
+            has_headers = False
+            while True:
+                if rest >= self.n:
+                    return None, -1
+                line_end, nxt = self.line_end(rest)
+                if data.find(b':', rest, line_end) < 0:
+                    break
+                has_headers = True
+                end, end_trailer = end - (nxt - rest), end_trailer - (nxt - rest)
+                rest = nxt
+            if has_headers and end < 0:
+                continue
+            trailer = rest + end_trailer
+            after = trailer + len(block_type) + len(DASHES)
+            if after > self.n or not (
+                data.startswith(block_type, trailer) and data.startswith(DASHES, after - len(DASHES))
+            ):
+                continue
+            if not self.end_line_blank(after):
+                continue
+            body = b''
+            if end > 0:
+                if not self.base64_ok(rest, rest + end):
+                    continue
+                body = base64.b64decode(data[rest : rest + end].translate(None, b' \t\r\n'))
+            _, nxt = self.line_end(rest + end + len(END_WITH_NEWLINE) - 1)
+            return PemBlock(block_type, has_headers, body), nxt
 
-def pem_blocks(data: bytes) -> list[PemBlock]:
-    """Every block Go's pem.Decode finds when called in a loop on its rest, as ParseCertsPEM does."""
+
+def pem_blocks(data: bytes, newer_go: bool = False) -> list[PemBlock]:
+    """Every block Go's pem.Decode finds when called in a loop on its rest, as ParseCertsPEM does (Go 1.19's, or
+    newer Go's with `newer_go`)."""
     reader = _Pem(data)
+    decode = reader.decode_newer if newer_go else reader.decode
     blocks = []
     rest = 0
     while rest < len(data):
-        block, rest = reader.decode(rest)
+        block, rest = decode(rest)
         if block is None:
             break
         blocks.append(block)
     return blocks
 
 
-def ca_bundle_from_pem(data: bytes) -> CaBundle:
-    certificates = []
-    errors = []
+def _parsed(blocks: list[PemBlock]) -> tuple[CaBundle, list[bytes]]:
+    """ParseCertsPEM over these blocks: the bundle, and the DER of each certificate read."""
+    certificates, ders, errors = [], [], []
     newer_only = True
-    for block in pem_blocks(data):
+    for block in blocks:
         if block.type != b'CERTIFICATE' or block.has_headers:
             continue  # ParseCertsPEM uses only CERTIFICATE blocks without headers
         try:
             certificates.append(parse_certificate(block.data))
+            ders.append(block.data)
         except NewerGoRefusal as e:
             errors.append(str(e))
         except ValueError as e:
             errors.append(str(e))
             newer_only = False
-    return CaBundle(
+    bundle = CaBundle(
         certificates=tuple(certificates),
         unparseable=len(errors),
         first_error=errors[0] if errors else '',
         newer_go_only=bool(errors) and newer_only,
     )
+    return bundle, ders
+
+
+def ca_bundle_from_pem(data: bytes) -> CaBundle:
+    """The file as both Go 1.19's and newer Go's ParseCertsPEM read it: where their PEM readers find different
+    blocks, it loads only if both load it, and only certificates both read count."""
+    old_blocks, new_blocks = pem_blocks(data), pem_blocks(data, newer_go=True)
+    old, old_ders = _parsed(old_blocks)
+    if new_blocks == old_blocks:
+        return old
+    new, new_ders = _parsed(new_blocks)
+    if old.unparseable or not old.certificates:
+        return replace(old, framing_differs=True)
+    if new.unparseable or not new.certificates:
+        return replace(new, newer_go_only=True, framing_differs=True)
+    both = set(new_ders)
+    common = tuple(cert for cert, der in zip(old.certificates, old_ders, strict=True) if der in both)
+    return replace(old, certificates=common, framing_differs=True)

@@ -91,9 +91,14 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
             f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
+        newer = (
+            " (Go 1.19's PEM reader finds one; the newer Go current Kubernetes is built with does not)"
+            if bundle.newer_go_only
+            else ''
+        )
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds no PEM certificate Go reads; the apiserver will not restart with it.',
+            f'FAIL: {the_file} holds no PEM certificate Go reads{newer}; the apiserver will not restart with it.',
         )
     elif not cas:
         status, reason = (
