@@ -1848,8 +1848,10 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, key_proble
 # dynamiccertificates' NewPoolFromBytes): Go's encoding/pem Decode in a loop, skipping blocks that are not
 # "CERTIFICATE" or that carry headers, x509.ParseCertificate on each remaining block, the first failure failing the
 # load, and no certificate at all an error ("data does not contain any valid RSA or ECDSA certificates").
-# The PEM framing below is Go 1.19's pem.Decode rule for rule, computed in linear time: Go restarts its search after a
-# damaged block and rescans the rest of the file each time, which is quadratic on a file of BEGIN lines.
+# The PEM framing below is Go 1.19's pem.Decode rule for rule, computed in linear time: Go 1.19 restarts its search
+# after a damaged block and rescans the rest of the file each time, which is quadratic on a file of BEGIN lines.
+# Newer Go (which current Kubernetes is built with) rewrote Decode against that, and it finds different blocks in some
+# damaged files; the file is read with both, and judged by what both load.
 # --------------------------------------------------------------------------------------------------------------
 
 
