@@ -12,8 +12,9 @@ headers), and on thousands of mutated certificates.
 Go versions. The exact comparison runs against Debian's Go 1.19 (.ci/run installs golang-go). Current Kubernetes is
 built with a much newer Go, which refuses more: negative serial numbers (1.23), non-minimal OID arcs, a negative
 pathLenConstraint, critical authority/subject key identifiers and authority information access, BMPString
-surrogates, IPv4-mapped IPv6 name constraints, RSA keys under 1024 bits (1.24, at verification). The check refuses
-these too (`NewerGoRefusal`, `RSA_UNDER_1024`), so against 1.19 exactly those cases differ, and only in the safe
+surrogates, IPv4-mapped IPv6 name constraints, RSA keys under 1024 bits or with an even modulus or exponent (1.24,
+at verification). The check refuses these too (`NewerGoRefusal`, `NEWER_GO_SIGNING_PROBLEMS`), so against 1.19
+exactly those cases differ, and only in the safe
 direction. Newer Go also reads some names 1.19 refuses (any ASN.1 type as an attribute value): there the check
 follows 1.19 and FAILs. Newer Go's pem.Decode was rewritten (first END, then the last BEGIN before it) and finds other
 blocks in some damaged files (a block whose headers swallow an END line): the check reads with a copy of each reader,
