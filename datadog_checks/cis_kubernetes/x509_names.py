@@ -29,7 +29,7 @@ def name_string(tag: int, value: bytes, newer: list) -> str:
         if len(value) % 2:
             der_fail('invalid BMPString')
         units = [int.from_bytes(value[i : i + 2], 'big') for i in range(0, len(value), 2)]
-        if units[-2:] == [0]:
+        if units and units[-1] == 0:  # a terminator, stripped as Go does
             units = units[:-1]
         if any(u in (0xFFFE, 0xFFFF) or 0xFDD0 <= u <= 0xFDEF or 0xD800 <= u <= 0xDFFF for u in units):
             newer.append('a BMPString with a surrogate or noncharacter')
