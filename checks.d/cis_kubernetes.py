@@ -17,6 +17,8 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/distributions/client_ca.py
     datadog_checks/cis_kubernetes/distributions/manifests.py
     datadog_checks/cis_kubernetes/distributions/rke2.py
+    datadog_checks/cis_kubernetes/der.py
+    datadog_checks/cis_kubernetes/x509_names.py
     datadog_checks/cis_kubernetes/certificates.py
     datadog_checks/cis_kubernetes/ca_bundle.py
     datadog_checks/cis_kubernetes/judging.py
@@ -35,7 +37,6 @@ change the package and build again. Its modules, in order:
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import errno
 import hashlib
@@ -48,6 +49,7 @@ import stat
 import struct
 import time
 import typing
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -1699,60 +1701,13 @@ def rke2_disables_apiserver(procfs: str, pid: int) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# datadog_checks/cis_kubernetes/certificates.py
-# A strict DER reader for what the verdict needs from an X.509 certificate.
-#
-# It stands in for cryptography, whose import alone costs the Agent 14 MB; like Go's x509.ParseCertificate it refuses
-# anything that is not well-formed DER of the Certificate structure, so a certificate the apiserver would refuse is
-# never counted as valid. Checked against cryptography by tests/test_certificate_parser.py.
+# datadog_checks/cis_kubernetes/der.py
+# DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go 1.19): the primitives of the
+# check's X.509 reader. Each function reads one element from the front of its input and returns what follows, or
+# raises ValueError where cryptobyte's Read* returns false.
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BundleCertificate:
-    subject: str
-    is_ca: bool
-    not_before: float  # POSIX timestamps
-    not_after: float
-
-
-OID_BASIC_CONSTRAINTS = '2.5.29.19'
-OID_COMMON_NAME = '2.5.4.3'
-OID_RSA = '1.2.840.113549.1.1.1'
-OID_EC = '1.2.840.10045.2.1'
-# The named curves Go accepts, as (p, b) of y^2 = x^3 - 3x + b mod p: P-224, P-256, P-384, P-521. Go refuses any
-# other curve and a point off its curve.
-EC_CURVES = {
-    '1.3.132.0.33': (2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
-    '1.2.840.10045.3.1.7': (
-        2**256 - 2**224 + 2**192 + 2**96 - 1,
-        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    ),
-    '1.3.132.0.34': (
-        2**384 - 2**128 - 2**96 + 2**32 - 1,
-        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
-    ),
-    '1.3.132.0.35': (
-        2**521 - 1,
-        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
-    ),
-}
-OID_SUBJECT_ALT_NAME = '2.5.29.17'
-OID_ISSUER_ALT_NAME = '2.5.29.18'
-OID_PRIVATE_KEY_USAGE_PERIOD = '2.5.29.16'
-OID_KEY_USAGE = '2.5.29.15'
-OID_EXTENDED_KEY_USAGE = '2.5.29.37'
-OID_SUBJECT_KEY_ID = '2.5.29.14'
-OID_AUTHORITY_KEY_ID = '2.5.29.35'
-PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
-# The string types Go reads in names (others make x509.ParseCertificate fail), with their decodings.
-STRING_TAGS = {0x0C: 'utf-8', 0x13: 'ascii', 0x16: 'ascii', 0x14: 'latin-1', 0x1E: 'utf-16-be', 0x12: 'ascii'}
-OID_ED25519 = '1.3.101.112'
-# Extensions Go parses into fields: a value that is not a SEQUENCE of SEQUENCEs makes parsing fail.
-OIDS_SEQUENCE_OF_SEQUENCES = frozenset(
-    {'2.5.29.31', '2.5.29.32', '1.3.6.1.5.5.7.1.1'}  # CRL distribution points, certificate policies, AIA
-)
-OID_NAME_CONSTRAINTS = '2.5.29.30'
 SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERALIZED_TIME = (
     0x30,
     0x31,
@@ -1766,214 +1721,735 @@ SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERA
 )
 
 
-def _der_elements(data: bytes) -> list[tuple[int, bytes]]:
-    """The (tag, content) pairs that exactly fill `data`, or ValueError for anything but minimal definite DER."""
-    elements = []
-    i, n = 0, len(data)
-    while i < n:
-        tag = data[i]
-        if tag & 0x1F == 0x1F or i + 1 >= n:
-            raise ValueError('bad DER tag')
-        length = data[i + 1]
-        i += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4 or i + count > n or data[i] == 0:
-                raise ValueError('bad DER length')
-            length = int.from_bytes(data[i : i + count], 'big')
-            if length < 0x80:
-                raise ValueError('non-minimal DER length')
-            i += count
-        if i + length > n:
-            raise ValueError('truncated DER')
-        elements.append((tag, data[i : i + length]))
-        i += length
-    return elements
+def der_fail(what: str):
+    raise ValueError(f'x509: {what}')
 
 
-def _expect(element: tuple[int, bytes], tag: int) -> bytes:
-    if element[0] != tag:
-        raise ValueError(f'expected DER tag {tag:#x}, got {element[0]:#x}')
-    return element[1]
+def der_element(s: bytes) -> tuple[int, bytes, bytes, bytes]:
+    """(tag, content, element, rest) of the first DER element, as cryptobyte's readASN1."""
+    if len(s) < 2:
+        der_fail('truncated DER')
+    tag, first = s[0], s[1]
+    if tag & 0x1F == 0x1F:
+        der_fail('high tag number')
+    if not first & 0x80:
+        header, length = 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(s) < 2 + count:
+            der_fail('bad DER length')
+        length = int.from_bytes(s[2 : 2 + count], 'big')
+        if length < 128 or length >> ((count - 1) * 8) == 0:
+            der_fail('non-minimal DER length')
+        header = 2 + count
+    end = header + length
+    if end > len(s):
+        der_fail('truncated DER')
+    return tag, s[header:end], s[:end], s[end:]
 
 
-def _der_integer(content: bytes) -> int:
+def der_read(s: bytes, tag: int) -> tuple[bytes, bytes]:
+    got, content, _, rest = der_element(s)
+    if got != tag:
+        der_fail(f'expected tag {tag:#x}, got {got:#x}')
+    return content, rest
+
+
+def der_peek(s: bytes, tag: int) -> bool:
+    return bool(s) and s[0] == tag
+
+
+def der_integer(s: bytes, tag: int = INTEGER) -> tuple[int, bytes]:
+    content, rest = der_read(s, tag)
     if not content or (len(content) > 1 and (content[0], content[1] & 0x80) in ((0, 0), (0xFF, 0x80))):
-        raise ValueError('bad DER integer')
-    return int.from_bytes(content, 'big', signed=True)
+        der_fail('bad INTEGER')
+    return int.from_bytes(content, 'big', signed=True), rest
 
 
-def _oid(content: bytes) -> str:
-    if not content or content[-1] & 0x80:
-        raise ValueError('bad OID')
-    arcs, value = [], 0
-    for i, byte in enumerate(content):
-        if value == 0 and byte == 0x80 and (i == 0 or not content[i - 1] & 0x80):
-            raise ValueError('non-minimal OID arc')
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return '.'.join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
+def der_int64(s: bytes) -> tuple[int, bytes]:
+    value, rest = der_integer(s)
+    if not -(2**63) <= value < 2**63:
+        der_fail('INTEGER out of range')
+    return value, rest
 
 
-def _time(element: tuple[int, bytes]) -> float:
-    tag, content = element
-    text = content.decode('ascii', 'replace')
-    if tag == UTC_TIME and len(text) == 13:
-        year = int(text[:2]) if text[:2].isdigit() else -1
-        text = ('19' if year >= 50 else '20') + text
-    elif tag != GENERALIZED_TIME or len(text) != 15:
-        raise ValueError('bad certificate time')
-    if not text.endswith('Z') or not text[:-1].isdigit():
-        raise ValueError('bad certificate time')
-    fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
-    return datetime(*map(int, fields), tzinfo=UTC).timestamp()  # ValueError for an impossible date
+def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
+    """An OID as Go 1.19's cryptobyte reads it (arcs under 2^31); `minimal` collects the newer-Go refusal."""
+    content, rest = der_read(s, OID)
+    if not content:
+        der_fail('empty OID')
+    values, i, n = [], 0, len(content)
+    while i < n:
+        value = 0
+        for k in range(5):
+            if i >= n or value >= 1 << 24:
+                der_fail('bad OID')
+            byte = content[i]
+            i += 1
+            if k == 0 and byte == 0x80 and minimal is not None:
+                minimal.append('an OID arc not minimally encoded')
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        else:
+            der_fail('bad OID')
+        values.append(value)
+    first = values[0]
+    head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    return head + tuple(values[1:]), rest
 
 
-def _string(element: tuple[int, bytes]) -> str:
-    tag, content = element
-    if tag not in STRING_TAGS:
-        raise ValueError('unsupported string type in name')
-    if (tag == 0x13 and not PRINTABLE.issuperset(content)) or (tag == 0x12 and not set(content) <= set(b'0123456789 ')):
-        raise ValueError('bad PrintableString or NumericString')
-    if tag == 0x1E and len(content) % 2:
-        raise ValueError('bad BMPString')
-    return content.decode(STRING_TAGS[tag])  # strict: UnicodeError when malformed
+def der_boolean(s: bytes) -> tuple[bool, bytes]:
+    content, rest = der_read(s, BOOLEAN)
+    if len(content) != 1 or content[0] not in (0, 0xFF):
+        der_fail('bad BOOLEAN')
+    return content[0] == 0xFF, rest
 
 
-def _bit_string(element: tuple[int, bytes]) -> bytes:
-    content = _expect(element, BIT_STRING)
-    if not content or content[0] > 7 or (len(content) == 1 and content[0]) or content[-1] & ((1 << content[0]) - 1):
-        raise ValueError('bad BIT STRING')
-    return content
+def der_bit_string(s: bytes) -> tuple[bytes, int, bytes]:
+    """(bytes, padding bits, rest)."""
+    content, rest = der_read(s, BIT_STRING)
+    if not content:
+        der_fail('bad BIT STRING')
+    padding, body = content[0], content[1:]
+    if padding > 7 or (not body and padding) or (body and body[-1] & ((1 << padding) - 1)):
+        der_fail('bad BIT STRING')
+    return body, padding, rest
 
 
-def _common_name(name: bytes) -> str:
+def der_right_align(body: bytes, padding: int) -> bytes:
+    if not padding or not body:
+        return body
+    return (int.from_bytes(body, 'big') >> padding).to_bytes(len(body), 'big')
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+_UTC_TIME = re.compile(rb'([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?(Z|[+-][0-9]{4})')
+_GENERALIZED_TIME = re.compile(rb'([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})(Z|[+-][0-9]{4})')
+
+
+def der_time(s: bytes) -> tuple[float, bytes]:
+    """A UTCTime or GeneralizedTime as cryptobyte reads it: time.Parse, then only the canonical form round-trips
+    (UTCTime also without seconds; an offset instead of Z, but never +0000)."""
+    tag = s[0] if s else -1
+    if tag not in (UTC_TIME, GENERALIZED_TIME):
+        der_fail('unsupported time format')
+    content, rest = der_read(s, tag)
+    match = (_UTC_TIME if tag == UTC_TIME else _GENERALIZED_TIME).fullmatch(content)
+    if match is None:
+        der_fail('malformed time')
+    year, month, day, hour, minute = (int(match[i]) for i in range(1, 6))
+    second = int(match[6] or 0)
+    if tag == UTC_TIME:
+        year += 1900 if year >= 69 else 2000
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = _DAYS_IN_MONTH[month - 1] + (month == 2 and leap) if 1 <= month <= 12 else 0
+    zone = match[7]
+    offset = 0
+    if zone != b'Z':
+        zone_minutes = int(zone[3:5])
+        offset = (int(zone[1:3]) * 60 + zone_minutes) * 60 * (1 if zone[:1] == b'+' else -1)
+        if zone_minutes >= 60 or offset == 0:  # Go formats these otherwise: the round trip fails
+            der_fail('malformed time zone')
+    if not (1 <= day <= days and hour < 24 and minute < 60 and second < 60):
+        der_fail('time out of range')
+    if tag == UTC_TIME and year >= 2050:
+        year -= 100
+    return _days_from_civil(year, month, day) * 86400.0 + hour * 3600 + minute * 60 + second - offset, rest
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/x509_names.py
+# Names in certificates as Go reads them: attribute strings (parseName), subjectAltName and nameConstraints
+# (parseSANExtension, parseNameConstraintsExtension), and Verify's check of a root's own names against its own
+# constraints (verify.go: isValid, matchDomainConstraint, parseRFC2821Mailbox ...).
+# --------------------------------------------------------------------------------------------------------------
+
+
+OID_COMMON_NAME = (2, 5, 4, 3)
+PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&")
+
+
+def name_string(tag: int, value: bytes, newer: list) -> str:
+    """An attribute value as Go 1.19's parseASN1String; the only string types Go reads in names."""
+    if tag == 0x14:  # T61String: Go takes the bytes as they are
+        return value.decode('latin-1')
+    if tag == 0x13:
+        if not PRINTABLE.issuperset(value):
+            der_fail('invalid PrintableString')
+        return value.decode('ascii')
+    if tag == 0x0C:
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            der_fail('invalid UTF-8 string')
+    if tag == 0x1E:
+        if len(value) % 2:
+            der_fail('invalid BMPString')
+        units = [int.from_bytes(value[i : i + 2], 'big') for i in range(0, len(value), 2)]
+        if units and units[-1] == 0:  # a terminator, stripped as Go does
+            units = units[:-1]
+        if any(u in (0xFFFE, 0xFFFF) or 0xFDD0 <= u <= 0xFDEF or 0xD800 <= u <= 0xDFFF for u in units):
+            newer.append('a BMPString with a surrogate or noncharacter')
+        return b''.join(u.to_bytes(2, 'big') for u in units).decode('utf-16-be', 'replace')
+    if tag == 0x16:
+        if any(b >= 0x80 for b in value):
+            der_fail('invalid IA5String')
+        return value.decode('ascii')
+    if tag == 0x12:
+        if not set(value) <= set(b'0123456789 '):
+            der_fail('invalid NumericString')
+        return value.decode('ascii')
+    der_fail(f'unsupported string type {tag:#x}')
+    raise AssertionError  # unreachable: keeps type checkers content
+
+
+def common_name(element: bytes, newer: list) -> str:
+    """The last common name of a Name, after validating it as Go's parseName."""
+    raw, _ = der_read(element, SEQUENCE)
     common_name = ''
-    for rdn in _der_elements(name):
-        attributes = _der_elements(_expect(rdn, SET))
-        if not attributes:
-            raise ValueError('empty relative distinguished name')
-        for attribute in attributes:
-            kind, value = _der_elements(_expect(attribute, SEQUENCE))
-            text = _string(value)
-            if _oid(_expect(kind, OID)) == OID_COMMON_NAME:
+    while raw:
+        rdn, raw = der_read(raw, SET)
+        while rdn:
+            attribute, rdn = der_read(rdn, SEQUENCE)
+            kind, attribute = der_oid(attribute, newer)
+            if not attribute:
+                der_fail('invalid attribute value')
+            tag, value, _, _ = der_element(attribute)
+            text = name_string(tag, value, newer)
+            if kind == OID_COMMON_NAME:
                 common_name = text
     return f'CN={common_name}' if common_name else '<no common name>'
 
 
-def _well_formed(content: bytes) -> None:
-    """Every constructed element, at any depth, holds well-formed DER."""
-    for tag, inner in _der_elements(content):
-        if tag & 0x20:
-            _well_formed(inner)
+def domain_ok(domain: str) -> bool:
+    """Go's domainToReverseLabels succeeds."""
+    if not domain:
+        return True
+    labels = domain.split('.')
+    return all(labels) and all(33 <= ord(c) <= 126 for c in domain if c != '.')
 
 
-def _extensions_say_ca(content: bytes) -> bool:
-    """Validate the [3] extensions; whether basicConstraints says CA:TRUE."""
-    (extensions,) = _der_elements(content)
-    is_ca = False
+def ia5_string(value: bytes) -> str:
+    if any(b >= 0x80 for b in value):
+        der_fail('not an IA5String')
+    return value.decode('ascii')
+
+
+def uri_ok(uri: str) -> bool:
+    """The cases where Go's url.Parse fails for a SAN URI, and its host check (approximated: see the README)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        return False
+    main, _, fragment = uri.partition('#')
+    for part in (main, fragment):
+        i = part.find('%')
+        while i >= 0:
+            if len(part) < i + 3 or not all(c in '0123456789abcdefABCDEF' for c in part[i + 1 : i + 3]):
+                return False
+            i = part.find('%', i + 3)
+    if main.startswith(':'):
+        return False
+    scheme, colon, rest = main.partition(':')
+    if not colon or not scheme[0].isalpha() or not all(c.isalnum() or c in '+-.' for c in scheme):
+        return not ('/' not in main.split('?')[0].split(':')[0] and ':' in main.split('?')[0].split('/')[0])
+    if rest.startswith('//'):
+        authority = rest[2:].split('/')[0].split('?')[0]
+        host = authority.rpartition('@')[2]
+        if host.startswith('['):
+            end = host.find(']')
+            if end < 0 or (host[end + 1 :] and not host[end + 1 :].startswith(':')):
+                return False
+            port = host[end + 2 :] if host[end + 1 :] else ''
+        else:
+            port = host.rpartition(':')[2] if ':' in host else ''
+        if port and not port.isdigit():
+            return False
+        return domain_ok(host)
+    return True
+
+
+def subject_alt_names(value: bytes, found_names: list) -> bool:
+    """Validate a subjectAltName as Go's parseSANExtension, adding (kind, data) of each name to `found_names`;
+    whether it held a name Go parses."""
+    names, _ = der_read(value, SEQUENCE)
+    found = False
+    while names:
+        tag, data, _, names = der_element(names)
+        kind = tag ^ 0x80
+        found_names.append((kind, data))
+        if kind in (1, 2, 6):
+            text = ia5_string(data)
+            if kind == 6 and not uri_ok(text):
+                der_fail('cannot parse URI in subjectAltName')
+            found = True
+        elif kind == 7:
+            if len(data) not in (4, 16):
+                der_fail('cannot parse IP address in subjectAltName')
+            found = True
+    return found
+
+
+_ATEXT = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&'*+-/=?^_`{|}~.")
+
+
+def _mailbox(text: str) -> tuple[str, str] | None:
+    """(local part, domain) as Go's parseRFC2821Mailbox, or None."""
+    if not text:
+        return None
+    local, i, n = [], 0, len(text)
+    if text[0] == '"':
+        i = 1
+        while True:
+            if i >= n:
+                return None
+            c = ord(text[i])
+            i += 1
+            if c == 0x22:
+                break
+            if c == 0x5C:
+                if i >= n:
+                    return None
+                escaped = ord(text[i])
+                if not (escaped in (11, 12) or 1 <= escaped <= 9 or 14 <= escaped <= 127):
+                    return None
+                local.append(text[i])
+                i += 1
+            elif c in (11, 12, 32, 33, 127) or 1 <= c <= 8 or 14 <= c <= 31 or 35 <= c <= 91 or 93 <= c <= 126:
+                local.append(chr(c))
+            else:
+                return None
+    else:
+        while i < n:
+            c = text[i]
+            if c == '\\':
+                i += 1
+                if i >= n:
+                    return None
+            elif c not in _ATEXT:
+                break
+            local.append(text[i])
+            i += 1
+        part = ''.join(local)
+        if not part or part[0] == '.' or part[-1] == '.' or '..' in part:
+            return None
+    if i >= n or text[i] != '@':
+        return None
+    domain = text[i + 1 :]
+    return (''.join(local), domain) if domain_ok(domain) else None
+
+
+def _reverse_labels(domain: str) -> list[str] | None:
+    """Go's domainToReverseLabels, or None."""
+    if not domain_ok(domain):
+        return None
+    return domain.split('.')[::-1] if domain else []
+
+
+def _match_domain(domain: str, constraint: str) -> bool:
+    """Go's matchDomainConstraint; ValueError where Go returns an error."""
+    if not constraint:
+        return True
+    labels = _reverse_labels(domain)
+    if labels is None:
+        raise ValueError('cannot parse domain')
+    subdomains_only = constraint[0] == '.'
+    constraint_labels = _reverse_labels(constraint[1:] if subdomains_only else constraint)
+    if constraint_labels is None:
+        raise ValueError('cannot parse constraint')
+    if len(labels) < len(constraint_labels) or (subdomains_only and len(labels) == len(constraint_labels)):
+        return False
+    return all(c.lower() == d.lower() for c, d in zip(constraint_labels, labels, strict=False))
+
+
+def _match_email(mailbox: tuple[str, str], constraint: str) -> bool:
+    if '@' in constraint:
+        wanted = _mailbox(constraint)
+        if wanted is None:
+            raise ValueError('cannot parse constraint')
+        return mailbox[0] == wanted[0] and mailbox[1].lower() == wanted[1].lower()
+    return _match_domain(mailbox[1], constraint)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return '%' not in text
+
+
+def _uri_host(uri: str) -> str:
+    """The host (with port) Go's url.Parse finds in a URI (approximated: no percent-decoding)."""
+    main = uri.partition('#')[0]
+    scheme, colon, rest = main.partition(':')
+    has_scheme = bool(colon) and bool(scheme) and scheme[0].isalpha() and all(c.isalnum() or c in '+-.' for c in scheme)
+    if not has_scheme:
+        rest = main
+        if rest.startswith('///'):
+            return ''
+    rest = rest.partition('?')[0]
+    if not rest.startswith('//'):
+        return ''
+    return rest[2:].split('/')[0].rpartition('@')[2]
+
+
+def _match_uri(uri: str, constraint: str) -> bool:
+    host = _uri_host(uri)
+    if not host:
+        raise ValueError('URI with empty host')
+    if ':' in host and not host.endswith(']'):
+        name, _, port = host.rpartition(':')
+        if ':' in name and not (name.startswith('[') and name.endswith(']')):
+            raise ValueError('too many colons')
+        host = name[1:-1] if name.startswith('[') and name.endswith(']') else name
+        if '[' in host or ']' in host:
+            raise ValueError('bad host')
+    if (host.startswith('[') and host.endswith(']')) or _is_ip(host):
+        raise ValueError('URI with IP')
+    return _match_domain(host, constraint)
+
+
+def _match_ip(ip: bytes, constraint: tuple[bytes, bytes]) -> bool:
+    address, mask = constraint
+    return len(ip) == len(address) and all(a & m == b & m for a, b, m in zip(ip, address, mask, strict=True))
+
+
+def names_within_constraints(names: list[tuple[int, bytes]], constraints: dict) -> bool:
+    """Go's check of a root's own subjectAltNames against its own nameConstraints (Verify's isValid)."""
+    try:
+        for kind, data in names:
+            if kind == 1:
+                name = _mailbox(data.decode('ascii'))
+                if name is None:
+                    return False
+                matcher = _match_email
+            elif kind == 2:
+                name = data.decode('ascii')
+                if _reverse_labels(name) is None:
+                    return False
+                matcher = _match_domain
+            elif kind == 6:
+                name, matcher = data.decode('ascii'), _match_uri
+            elif kind == 7:
+                name, matcher = data, _match_ip
+            else:
+                continue
+            permitted, excluded = constraints[kind]
+            if any(matcher(name, constraint) for constraint in excluded):
+                return False
+            if permitted and not any(matcher(name, constraint) for constraint in permitted):
+                return False
+    except ValueError:
+        return False
+    return True
+
+
+def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> bool:
+    """Validate nameConstraints as Go's parseNameConstraintsExtension, filling `constraints` (GeneralName kind:
+    (permitted, excluded)); whether it holds a form Go does not handle."""
+    top, rest = der_read(value, SEQUENCE)
+    if rest:
+        der_fail('invalid NameConstraints extension')
+    subtrees = []
+    for index, tag in enumerate((0xA0, 0xA1)):
+        if der_peek(top, tag):
+            content, top = der_read(top, tag)
+            subtrees.append((index, content))
+    if top:
+        der_fail('invalid NameConstraints extension')
+    if not any(content for _, content in subtrees):
+        der_fail('empty name constraints extension')
+    unhandled = False
+    for index, trees in subtrees:
+        while trees:
+            subtree, trees = der_read(trees, SEQUENCE)
+            tag, data, _, _ = der_element(subtree)
+            if tag == 0x82 or tag == 0x86:
+                domain = ia5_string(data)
+                if tag == 0x86:
+                    try:
+                        if '%' not in domain:
+                            ipaddress.ip_address(domain)
+                            der_fail('URI constraint is an IP address')
+                    except ValueError as e:
+                        if str(e).startswith('x509'):
+                            raise
+                if not domain_ok(domain[1:] if domain.startswith('.') else domain):
+                    der_fail('bad name constraint')
+                constraints[tag & 0x1F][index].append(domain)
+            elif tag == 0x87:
+                if len(data) not in (8, 32):
+                    der_fail('bad IP constraint')
+                mask = data[len(data) // 2 :]
+                bits = int.from_bytes(mask, 'big')
+                ones = bin(bits).count('1')
+                if bits != ((1 << ones) - 1) << (8 * len(mask) - ones):
+                    der_fail('bad IP constraint mask')
+                if len(data) == 32 and data[:12] == bytes(10) + b'\xff\xff':
+                    newer.append('an IPv4-mapped IPv6 name constraint')
+                constraints[7][index].append((data[: len(data) // 2], mask))
+            elif tag == 0x81:
+                constraint = ia5_string(data)
+                if '@' in constraint:
+                    if _mailbox(constraint) is None:
+                        der_fail('bad rfc822Name constraint')
+                elif not domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
+                    der_fail('bad rfc822Name constraint')
+                constraints[1][index].append(constraint)
+            else:
+                unhandled = True
+    return unhandled
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/certificates.py
+# An X.509 reader that accepts and refuses exactly what kube-apiserver's Go does, and says which certificates can
+# sign a client certificate.
+#
+# kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
+# mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
+# lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
+# data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
+# refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+# Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
+# It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
+# tests/test_x509_oracle.py.
+# --------------------------------------------------------------------------------------------------------------
+
+
+KEY_USAGE_CERT_SIGN = 1 << 5
+RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
+PUBLIC_KEY_ALGORITHMS = {
+    (1, 2, 840, 113549, 1, 1, 1): RSA,
+    (1, 2, 840, 10040, 4, 1): DSA,
+    (1, 2, 840, 10045, 2, 1): ECDSA,
+    (1, 3, 101, 112): ED25519,
+}
+# The named curves Go accepts, as (name, p, b) of y^2 = x^3 - 3x + b mod p; a point must be on its curve.
+EC_CURVES = {
+    (1, 3, 132, 0, 33): ('P-224', 2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
+    (1, 2, 840, 10045, 3, 1, 7): (
+        'P-256',
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+    ),
+    (1, 3, 132, 0, 34): (
+        'P-384',
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+    ),
+    (1, 3, 132, 0, 35): (
+        'P-521',
+        2**521 - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+    ),
+}
+OID_AUTHORITY_INFO_ACCESS = (1, 3, 6, 1, 5, 5, 7, 1, 1)
+OID_EKU_ANY = (2, 5, 29, 37, 0)
+OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
+# Why a certificate cannot sign a client certificate that kube-apiserver accepts, as the messages say it.
+NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
+CA_FALSE = 'basicConstraints CA:FALSE'
+NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
+RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
+# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
+NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
+NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
+UNHANDLED_CRITICAL = 'an unhandled critical extension'
+OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
+
+
+class NewerGoRefusal(ValueError):
+    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
+
+
+@dataclass(frozen=True)
+class BundleCertificate:
+    subject: str
+    not_before: float  # POSIX timestamps, as Go's Verify compares them (both ends inclusive)
+    not_after: float
+    version: int = 3
+    public_key: str = ''  # RSA, ECDSA P-256, Ed25519, DSA, or the OID Go does not know
+    signing_problem: str | None = None  # why it cannot sign a client certificate; None when it can
+
+    @property
+    def is_ca(self) -> bool:
+        """It can sign client certificates that kube-apiserver verifies (Go's CheckSignatureFrom and Verify)."""
+        return self.signing_problem is None
+
+
+def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+    """(OID, parameters element or None), as Go's parseAI."""
+    algorithm, rest = der_oid(content, newer)
+    if not rest:
+        return algorithm, None
+    _, _, params, _ = der_element(rest)
+    return algorithm, params
+
+
+@dataclass
+class _Extensions:
+    basic_constraints: bool = False
+    is_ca: bool = False
+    key_usage: int = 0
+    client_auth_allowed: bool = True
+    unhandled_critical: tuple[int, ...] | None = None
+    name_constraints: dict | None = None  # GeneralName kind: (permitted, excluded), when the extension is present
+    alt_names: list | None = None  # (GeneralName kind, data), when subjectAltName is present
+
+
+def _extensions(content: bytes, newer: list) -> _Extensions:
+    out = _Extensions()
+    extensions, _ = der_read(content, SEQUENCE)
     seen = set()
-    for extension in _der_elements(_expect(extensions, SEQUENCE)):
-        parts = _der_elements(_expect(extension, SEQUENCE))
-        if len(parts) not in (2, 3) or (len(parts) == 3 and _expect(parts[1], BOOLEAN) != b'\xff'):
-            raise ValueError('bad extension')
-        oid = _oid(_expect(parts[0], OID))
+    parsed = []
+    while extensions:
+        extension, extensions = der_read(extensions, SEQUENCE)
+        oid, extension = der_oid(extension, newer)
+        critical = False
+        if der_peek(extension, BOOLEAN):
+            critical, extension = der_boolean(extension)
+        value, _ = der_read(extension, OCTET_STRING)
         if oid in seen:
-            raise ValueError('duplicate extension')
+            der_fail('certificate contains duplicate extensions')
         seen.add(oid)
-        is_ca = _check_extension(oid, _expect(parts[-1], OCTET_STRING)) or is_ca
-    return is_ca
+        parsed.append((oid, critical, value))
+    for oid, critical, value in parsed:
+        unhandled = False
+        if len(oid) == 4 and oid[:3] == (2, 5, 29):
+            number = oid[3]
+            if number == 15:
+                body, padding, _ = der_bit_string(value)
+                length = len(body) * 8 - padding
+                out.key_usage = sum(1 << i for i in range(min(9, length)) if body[i // 8] >> (7 - i % 8) & 1)
+            elif number == 19:
+                constraints, _ = der_read(value, SEQUENCE)
+                out.is_ca = False
+                if der_peek(constraints, BOOLEAN):
+                    out.is_ca, constraints = der_boolean(constraints)
+                if der_peek(constraints, INTEGER):
+                    path_length, _ = der_int64(constraints)
+                    if path_length < 0:
+                        newer.append('a negative pathLenConstraint')
+                out.basic_constraints = True
+            elif number == 17:
+                out.alt_names = []
+                unhandled = not subject_alt_names(value, out.alt_names)
+            elif number == 30:
+                out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
+                unhandled = name_constraints_extension(value, newer, out.name_constraints)
+            elif number == 31:
+                _crl_distribution_points(value)
+            elif number == 35:
+                key_id, _ = der_read(value, SEQUENCE)
+                if der_peek(key_id, 0x80):
+                    der_read(key_id, 0x80)
+                if critical:
+                    newer.append('a critical authorityKeyIdentifier')
+            elif number == 37:
+                usages, _ = der_read(value, SEQUENCE)
+                known = []
+                while usages:
+                    usage, usages = der_oid(usages, newer)
+                    known.append(usage)
+                out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
+            elif number == 14:
+                der_read(value, OCTET_STRING)
+                if critical:
+                    newer.append('a critical subjectKeyIdentifier')
+            elif number == 32:
+                policies, _ = der_read(value, SEQUENCE)
+                while policies:
+                    policy, policies = der_read(policies, SEQUENCE)
+                    der_oid(policy, newer)
+            else:
+                unhandled = True
+        elif oid == OID_AUTHORITY_INFO_ACCESS:
+            accesses, _ = der_read(value, SEQUENCE)
+            while accesses:
+                access, accesses = der_read(accesses, SEQUENCE)
+                _, access = der_oid(access, newer)
+                if der_peek(access, 0x86):
+                    der_read(access, 0x86)
+            if critical:
+                newer.append('a critical authorityInfoAccess')
+        else:
+            unhandled = True
+        if critical and unhandled and out.unhandled_critical is None:
+            out.unhandled_critical = oid
+    return out
 
 
-def _check_extension(oid: str, value: bytes) -> bool:
-    """Validate the extensions Go parses; returns whether basicConstraints says CA:TRUE."""
-    (element,) = _der_elements(value)
-    _well_formed(value)
-    if oid == OID_BASIC_CONSTRAINTS:
-        constraints = _der_elements(_expect(element, SEQUENCE))
-        is_ca = bool(constraints) and constraints[0][0] == BOOLEAN
-        if is_ca:
-            if constraints[0][1] != b'\xff':
-                raise ValueError('bad basicConstraints')
-            constraints = constraints[1:]
-        if len(constraints) > 1 or (constraints and _der_integer(_expect(constraints[0], INTEGER)) < 0):
-            raise ValueError('bad basicConstraints')
-        return is_ca
-    if oid in (OID_SUBJECT_ALT_NAME, OID_ISSUER_ALT_NAME):
-        names = _der_elements(_expect(element, SEQUENCE))
-        if not names or any(tag & 0x1F > 8 or tag & 0xC0 != 0x80 for tag, _ in names):
-            raise ValueError('bad subjectAltName')
-        for tag, content in names:
-            if tag in (0x81, 0x82, 0x86):  # rfc822Name, dNSName, URI: IA5String
-                content.decode('ascii')
-            elif tag == 0x87 and len(content) not in (4, 16):
-                raise ValueError('bad IP address in subjectAltName')
-    elif oid == OID_KEY_USAGE:
-        _bit_string(element)
-    elif oid in OIDS_SEQUENCE_OF_SEQUENCES:
-        for item in _der_elements(_expect(element, SEQUENCE)):
-            _expect(item, SEQUENCE)
-    elif oid == OID_NAME_CONSTRAINTS:
-        _expect(element, SEQUENCE)
-    elif oid == OID_PRIVATE_KEY_USAGE_PERIOD and any(
-        tag not in (0x80, 0x81) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad privateKeyUsagePeriod')
-    elif oid == OID_EXTENDED_KEY_USAGE:
-        for usage in _der_elements(_expect(element, SEQUENCE)):
-            _oid(_expect(usage, OID))
-    elif oid == OID_SUBJECT_KEY_ID:
-        _expect(element, OCTET_STRING)
-    elif oid == OID_AUTHORITY_KEY_ID and any(
-        tag not in (0x80, 0xA1, 0x82) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad authorityKeyIdentifier')
-    return False
+def _crl_distribution_points(value: bytes) -> None:
+    points, _ = der_read(value, SEQUENCE)
+    while points:
+        point, points = der_read(points, SEQUENCE)
+        if not der_peek(point, 0xA0):
+            continue
+        name, _ = der_read(point, 0xA0)
+        full, _ = der_read(name, 0xA0)
+        while full and der_peek(full, 0x86):
+            _, full = der_read(full, 0x86)
 
 
-def _algorithm(element: tuple[int, bytes]) -> bytes:
-    parts = _der_elements(_expect(element, SEQUENCE))
-    if not 1 <= len(parts) <= 2:
-        raise ValueError('bad algorithm identifier')
-    _oid(_expect(parts[0], OID))
-    return element[1]
-
-
-def _check_public_key(spki: bytes) -> None:
-    algorithm, key = _der_elements(spki)
-    _algorithm(algorithm)
-    algorithm = _der_elements(algorithm[1])
-    key = _bit_string(key)
-    if key[0] != 0:
-        raise ValueError('bad public key')
-    kind = _oid(_expect(algorithm[0], OID))
-    if kind == OID_RSA:
-        if algorithm[1:] != [(0x05, b'')]:
-            raise ValueError('RSA key without NULL parameters')
-        (rsa_key,) = _der_elements(key[1:])
-        modulus, exponent = _der_elements(_expect(rsa_key, SEQUENCE))
-        if _der_integer(_expect(modulus, INTEGER)) <= 0 or _der_integer(_expect(exponent, INTEGER)) <= 1:
-            raise ValueError('bad RSA public key')
-    elif kind == OID_EC:
-        curve = EC_CURVES.get(_oid(_expect(algorithm[1], OID))) if len(algorithm) == 2 else None
-        if curve is None:
-            raise ValueError('unsupported elliptic curve')
-        p, b = curve
+def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, str | None]:
+    """Validate the key as Go's parsePublicKey; (its description, why Go's RSA verification refuses it or None)."""
+    if algorithm == RSA:
+        if params != b'\x05\x00':
+            der_fail('RSA key missing NULL parameters')
+        rsa_key, _ = der_read(key, SEQUENCE)
+        modulus, rsa_key = der_integer(rsa_key)
+        exponent, _ = der_int64(rsa_key)
+        if modulus <= 0 or exponent <= 0:
+            der_fail('bad RSA public key')
+        if not 2 <= exponent <= 2**31 - 1:  # rsa.VerifyPKCS1v15's checkPub, every Go version
+            return RSA, RSA_EXPONENT
+        if not modulus & 1 or not exponent & 1:
+            return RSA, RSA_EVEN
+        return RSA, RSA_UNDER_1024 if modulus.bit_length() < 1024 else None
+    if algorithm == ECDSA:
+        curve_oid, _ = der_oid(params or b'')
+        if curve_oid not in EC_CURVES:
+            der_fail('unsupported elliptic curve')
+        name, p, b = EC_CURVES[curve_oid]
         size = (p.bit_length() + 7) // 8
-        if len(key) != 2 + 2 * size or key[1] != 0x04:
-            raise ValueError('bad EC public key')
-        x, y = int.from_bytes(key[2 : 2 + size], 'big'), int.from_bytes(key[2 + size :], 'big')
+        if len(key) != 1 + 2 * size or key[0] != 4:
+            der_fail('failed to unmarshal elliptic curve point')
+        x, y = int.from_bytes(key[1 : 1 + size], 'big'), int.from_bytes(key[1 + size :], 'big')
         if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
-            raise ValueError('EC public key is not on its curve')
-    elif kind != OID_ED25519 or len(algorithm) != 1 or len(key) != 33:
-        raise ValueError('unsupported public key algorithm')  # a CA whose key Go cannot use verifies nothing
+            der_fail('failed to unmarshal elliptic curve point')
+        return f'ECDSA {name}', None
+    if algorithm == ED25519:
+        if params is not None or len(key) != 32:
+            der_fail('bad Ed25519 key')
+        return ED25519, None
+    if algorithm == DSA:
+        y, _ = der_integer(key)
+        dsa_params, _ = der_read(params or b'', SEQUENCE)
+        p, dsa_params = der_integer(dsa_params)
+        q, dsa_params = der_integer(dsa_params)
+        g, _ = der_integer(dsa_params)
+        if min(y, p, q, g) <= 0:
+            der_fail('zero or negative DSA parameter')
+        return DSA, None
+    return '', None
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
-    """What the verdict needs from one DER certificate; ValueError when it is not a well-formed certificate."""
+    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go (1.19, or newer with
+    NewerGoRefusal) refuses it."""
     try:
         return _parse_certificate(der)
     except (IndexError, TypeError, UnicodeError, OverflowError) as e:  # malformed input reaching a lookup or decode
@@ -1981,80 +2457,355 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
-    (certificate,) = _der_elements(der) or [(0, b'')]
-    tbs, signature_algorithm, signature = _der_elements(_expect(certificate, SEQUENCE))
-    outer_algorithm = _algorithm(signature_algorithm)
-    if _bit_string(signature)[0] != 0:
-        raise ValueError('bad signature')
-    fields = _der_elements(_expect(tbs, SEQUENCE))
+    newer: list[str] = []
+    certificate, trailing = der_read(der, SEQUENCE)
+    if trailing:
+        der_fail('trailing data')
+    tbs, certificate = der_read(certificate, SEQUENCE)
     version = 0
-    if fields and fields[0][0] == 0xA0:
-        (version_element,) = _der_elements(fields.pop(0)[1])
-        version = _der_integer(_expect(version_element, INTEGER))
-        if version not in (1, 2):  # v1 is encoded by omission
-            raise ValueError('bad certificate version')
-    if len(fields) < 6:
-        raise ValueError('truncated certificate')
-    serial, algorithm, issuer, validity, subject, spki, *optional = fields
-    if _der_integer(_expect(serial, INTEGER)) < 0:
-        raise ValueError('negative serial number')
-    if _algorithm(algorithm) != outer_algorithm:
-        raise ValueError('inner and outer signature algorithms differ')
-    _common_name(_expect(issuer, SEQUENCE))
-    times = _der_elements(_expect(validity, SEQUENCE))
-    if len(times) != 2:
-        raise ValueError('bad validity')
-    not_before, not_after = map(_time, times)
-    _check_public_key(_expect(spki, SEQUENCE))
-    is_ca = extensions_read = False
-    for tag, content in optional:
-        if tag in (0x81, 0x82) and version >= 1 and not extensions_read:  # issuer/subject unique IDs
-            _bit_string((BIT_STRING, content))
-            continue
-        if tag != 0xA3 or version != 2 or extensions_read:
-            raise ValueError('unexpected data in certificate')
-        extensions_read = True
-        is_ca = _extensions_say_ca(content)
+    if der_peek(tbs, 0xA0):
+        explicit, tbs = der_read(tbs, 0xA0)
+        version, extra = der_int64(explicit)
+        if extra:
+            der_fail('malformed version')
+    if version < 0 or version > 2:
+        der_fail('invalid version')
+    version += 1
+    serial, tbs = der_integer(tbs)
+    if serial < 0:
+        newer.append('a negative serial number')
+    inner, tbs = der_read(tbs, SEQUENCE)
+    outer, certificate = der_read(certificate, SEQUENCE)
+    if inner != outer:
+        der_fail("inner and outer signature algorithm identifiers don't match")
+    _algorithm(inner, newer)
+    _, _, issuer, tbs = der_element(tbs)
+    common_name(issuer, newer)
+    validity, tbs = der_read(tbs, SEQUENCE)
+    not_before, validity = der_time(validity)
+    not_after, _ = der_time(validity)
+    _, _, subject_element, tbs = der_element(tbs)
+    subject = common_name(subject_element, newer)
+    spki, tbs = der_read(tbs, SEQUENCE)
+    key_algorithm, spki = der_read(spki, SEQUENCE)
+    key_oid, params = _algorithm(key_algorithm, newer)
+    key, padding, _ = der_bit_string(spki)
+    algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
+    public_key, key_problem = _public_key(algorithm, params, der_right_align(key, padding))
+    extensions = _Extensions()
+    if version > 1:
+        for tag in (0x81, 0x82):
+            if der_peek(tbs, tag):
+                _, tbs = der_read(tbs, tag)
+        if version == 3 and der_peek(tbs, 0xA3):
+            content, tbs = der_read(tbs, 0xA3)
+            extensions = _extensions(content, newer)
+    der_bit_string(certificate)
+    if newer:
+        raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
-        subject=_common_name(_expect(subject, SEQUENCE)), is_ca=is_ca, not_before=not_before, not_after=not_after
+        subject=subject,
+        not_before=not_before,
+        not_after=not_after,
+        version=version,
+        public_key=public_key or 'unknown ' + '.'.join(map(str, key_oid)),
+        signing_problem=_signing_problem(version, extensions, public_key, key_problem, key_oid),
     )
+
+
+def _signing_problem(version: int, ext: _Extensions, public_key: str, key_problem: str | None, key_oid) -> str | None:
+    """Why Go's CheckSignatureFrom, or Verify with this certificate as the root, refuses a client certificate."""
+    if version == 3 and not ext.basic_constraints:
+        return NOT_CA_V3
+    if ext.basic_constraints and not ext.is_ca:
+        return CA_FALSE
+    if ext.key_usage and not ext.key_usage & KEY_USAGE_CERT_SIGN:
+        return NO_KEY_CERT_SIGN
+    if not public_key:
+        return f'a public key algorithm Go cannot verify with ({".".join(map(str, key_oid))})'
+    if public_key == DSA:
+        return 'a DSA key, which Go does not verify signatures with'
+    if key_problem is not None:
+        return key_problem
+    if ext.unhandled_critical is not None:
+        return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
+    if not ext.client_auth_allowed:
+        return NO_CLIENT_AUTH
+    if (
+        ext.name_constraints is not None
+        and ext.alt_names is not None
+        and not names_within_constraints(ext.alt_names, ext.name_constraints)
+    ):
+        return OWN_NAMES_OUTSIDE
+    return None
 
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/ca_bundle.py
-# What a client CA file holds: its PEM certificate blocks, parsed.
+# What a client CA file holds, read as kube-apiserver reads it.
+#
+# kube-apiserver loads --client-ca-file with client-go's cert.ParseCertsPEM (k8s.io/client-go/util/cert/pem.go, through
+# dynamiccertificates' NewPoolFromBytes): Go's encoding/pem Decode in a loop, skipping blocks that are not
+# "CERTIFICATE" or that carry headers, x509.ParseCertificate on each remaining block, the first failure failing the
+# load, and no certificate at all an error ("data does not contain any valid RSA or ECDSA certificates").
+# The PEM framing below is Go 1.19's pem.Decode rule for rule, computed in linear time: Go 1.19 restarts its search
+# after a damaged block and rescans the rest of the file each time, which is quadratic on a file of BEGIN lines.
+# Newer Go (which current Kubernetes is built with) rewrote Decode against that, and it finds different blocks in some
+# damaged files; the file is read with both, and judged by what both load.
 # --------------------------------------------------------------------------------------------------------------
 
 
-# Go's pem.Decode: a block is BEGIN/END lines of the same type; text around and between blocks is ignored.
-PEM_BLOCK = re.compile(rb'-----BEGIN ([^\r\n-]*)-----\r?\n(.*?)-----END \1-----', re.DOTALL)
+BEGIN = b'-----BEGIN '
+END_WITH_NEWLINE = b'\n-----END '
+DASHES = b'-----'
+# Each byte's part in a base64 body as Go decodes it: A alphabet, W skipped (spaces and tabs removed by pem, CR and
+# LF skipped by base64), P padding, X anything else (the block does not decode).
+_B64_CLASSES = bytes(
+    ord('A')
+    if chr(b).isascii() and (chr(b).isalnum() or chr(b) in '+/')
+    else ord('W')
+    if b in b' \t\r\n'
+    else ord('P')
+    if b == ord('=')
+    else ord('X')
+    for b in range(256)
+)
 
 
 @dataclass(frozen=True)
 class CaBundle:
     certificates: tuple[BundleCertificate, ...]
-    unparseable: int  # CERTIFICATE blocks that do not parse: the apiserver refuses to start on them
+    unparseable: int  # CERTIFICATE blocks that do not parse: the apiserver refuses to load the file
+    first_error: str = ''  # why the first of them does not parse
+    newer_go_only: bool = False  # Go 1.19 loads the file; newer Go (current Kubernetes) does not
+    framing_differs: bool = False  # Go 1.19's and newer Go's PEM readers find different blocks in it
 
     @property
     def ca_certificates(self) -> tuple[BundleCertificate, ...]:
+        """The certificates that can sign a client certificate kube-apiserver accepts."""
         return tuple(cert for cert in self.certificates if cert.is_ca)
 
 
+@dataclass(frozen=True)
+class PemBlock:
+    type: bytes
+    has_headers: bool
+    data: bytes
+
+
+class _Pem:
+    """Go's pem.Decode over one buffer, every position found once: the same blocks in linear time."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.n = len(data)
+        self.classes = data.translate(_B64_CLASSES)
+        self.ends = []
+        i = data.find(END_WITH_NEWLINE)
+        while i >= 0:
+            self.ends.append(i)
+            i = data.find(END_WITH_NEWLINE, i + 1)
+        self._next_begin = -1  # cache: first "\n-----BEGIN " at or after _begin_from
+        self._begin_from = self.n + 1
+        self._bad_before: dict[int, int] = {}
+        self._line_blank: dict[int, bool] = {}
+
+    def line_end(self, i: int) -> tuple[int, int]:
+        """Go's getLine at i: (end of the line without CR and trailing spaces/tabs, start of the next line)."""
+        newline = self.data.find(b'\n', i)
+        if newline < 0:
+            end = nxt = self.n
+        else:
+            nxt = newline + 1
+            end = newline - 1 if newline > i and self.data[newline - 1] == 0x0D else newline
+        return i + len(self.data[i:end].rstrip(b' \t')), nxt
+
+    def begin_at_or_after(self, i: int) -> int:
+        """Where the text after the next "-----BEGIN " starts: at i itself, or after a newline; -1 if none."""
+        if self.data.startswith(BEGIN, i):
+            return i + len(BEGIN)
+        if not (self._begin_from <= i and (self._next_begin < 0 or self._next_begin >= i)):
+            self._next_begin = self.data.find(b'\n' + BEGIN, i)
+            self._begin_from = i
+        return -1 if self._next_begin < 0 else self._next_begin + 1 + len(BEGIN)
+
+    def base64_ok(self, start: int, end: int) -> bool:
+        """Go's base64.StdEncoding.Decode succeeds on data[start:end] with spaces and tabs removed."""
+        if start >= end:
+            return True
+        bad = self._bad_before.get(end)
+        if bad is None:
+            bad = self._bad_before[end] = self.classes.rfind(b'X', 0, end)
+        if bad >= start:
+            return False
+        pads = self.classes.count(b'P', start, end)
+        letters = self.classes.count(b'A', start, end)
+        if pads == 0:
+            return letters % 4 == 0
+        if pads > 2 or self.classes.rfind(b'A', start, end) > self.classes.find(b'P', start, end):
+            return False
+        return letters % 4 == 4 - pads
+
+    def end_line_blank(self, i: int) -> bool:
+        """What follows the END line's dashes is only spaces and tabs to the end of the line (Go's getLine)."""
+        blank = self._line_blank.get(i)
+        if blank is None:
+            end, _ = self.line_end(i)
+            blank = self._line_blank[i] = end == i
+        return blank
+
+    def decode(self, rest: int) -> tuple[PemBlock | None, int]:
+        """pem.Decode(data[rest:]): (block, where the rest starts) or (None, -1)."""
+        data = self.data
+        while True:
+            start = self.begin_at_or_after(rest)
+            if start < 0:
+                return None, -1
+            type_end, rest = self.line_end(start)
+            if not data.startswith(DASHES, type_end - len(DASHES), type_end) or type_end - start < len(DASHES):
+                continue
+            block_type = data[start : type_end - len(DASHES)]
+            has_headers = False
+            while True:
+                if rest >= self.n:
+                    return None, -1
+                line_end, nxt = self.line_end(rest)
+                if data.find(b':', rest, line_end) < 0:
+                    break
+                has_headers = True
+                rest = nxt
+            if not has_headers and data.startswith(END_WITH_NEWLINE[1:], rest):
+                body_end, trailer = rest, rest + len(END_WITH_NEWLINE) - 1
+            else:
+                k = bisect_left(self.ends, rest)
+                if k == len(self.ends):
+                    continue
+                body_end = self.ends[k]
+                trailer = body_end + len(END_WITH_NEWLINE)
+            after = trailer + len(block_type) + len(DASHES)
+            if after > self.n or not (
+                data.startswith(block_type, trailer) and data.startswith(DASHES, after - len(DASHES))
+            ):
+                continue
+            if not self.end_line_blank(after):
+                continue
+            if not self.base64_ok(rest, body_end):
+                continue
+            body = data[rest:body_end].translate(None, b' \t\r\n')
+            _, rest = self.line_end(body_end + len(END_WITH_NEWLINE) - 1)
+            return PemBlock(block_type, has_headers, base64.b64decode(body)), rest
+
+    def decode_newer(self, rest: int) -> tuple[PemBlock | None, int]:
+        """Newer Go's pem.Decode (rewritten against quadratic inputs; checked with Go 1.27): the first END line, then
+        the last BEGIN line before it, which must start a line. Indexes are relative to rest, as in Go."""
+        data = self.data
+        end_trailer = 0
+        while True:
+            if end_trailer < 0 or end_trailer > self.n - rest:
+                return None, -1
+            rest += end_trailer
+            end = data.find(END_WITH_NEWLINE, rest)
+            if end < 0:
+                return None, -1
+            end -= rest
+            end_trailer = end + len(END_WITH_NEWLINE)
+            begin = data.rfind(BEGIN, rest, rest + end)
+            if begin < 0 or (begin > rest and data[begin - 1] != 0x0A):
+                continue
+            begin -= rest
+            rest += begin + len(BEGIN)
+            end -= begin + len(BEGIN)
+            end_trailer -= begin + len(BEGIN)
+            type_end, nxt = self.line_end(rest)
+            consumed = nxt - rest
+            end, end_trailer = end - consumed, end_trailer - consumed
+            type_start, rest = rest, nxt
+            if not data.startswith(DASHES, type_end - len(DASHES), type_end) or type_end - type_start < len(DASHES):
+                continue
+            block_type = data[type_start : type_end - len(DASHES)]
+            has_headers = False
+            while True:
+                if rest >= self.n:
+                    return None, -1
+                line_end, nxt = self.line_end(rest)
+                if data.find(b':', rest, line_end) < 0:
+                    break
+                has_headers = True
+                end, end_trailer = end - (nxt - rest), end_trailer - (nxt - rest)
+                rest = nxt
+            if has_headers and end < 0:
+                continue
+            trailer = rest + end_trailer
+            after = trailer + len(block_type) + len(DASHES)
+            if after > self.n or not (
+                data.startswith(block_type, trailer) and data.startswith(DASHES, after - len(DASHES))
+            ):
+                continue
+            if not self.end_line_blank(after):
+                continue
+            body = b''
+            if end > 0:
+                if not self.base64_ok(rest, rest + end):
+                    continue
+                body = base64.b64decode(data[rest : rest + end].translate(None, b' \t\r\n'))
+            _, nxt = self.line_end(rest + end + len(END_WITH_NEWLINE) - 1)
+            return PemBlock(block_type, has_headers, body), nxt
+
+
+def pem_blocks(data: bytes, newer_go: bool = False) -> list[PemBlock]:
+    """Every block Go's pem.Decode finds when called in a loop on its rest, as ParseCertsPEM does (Go 1.19's, or
+    newer Go's with `newer_go`)."""
+    reader = _Pem(data)
+    decode = reader.decode_newer if newer_go else reader.decode
+    blocks = []
+    rest = 0
+    while rest < len(data):
+        block, rest = decode(rest)
+        if block is None:
+            break
+        blocks.append(block)
+    return blocks
+
+
+def _parsed(blocks: list[PemBlock]) -> tuple[CaBundle, list[bytes]]:
+    """ParseCertsPEM over these blocks: the bundle, and the DER of each certificate read."""
+    certificates, ders, errors = [], [], []
+    newer_only = True
+    for block in blocks:
+        if block.type != b'CERTIFICATE' or block.has_headers:
+            continue  # ParseCertsPEM uses only CERTIFICATE blocks without headers
+        try:
+            certificates.append(parse_certificate(block.data))
+            ders.append(block.data)
+        except NewerGoRefusal as e:
+            errors.append(str(e))
+        except ValueError as e:
+            errors.append(str(e))
+            newer_only = False
+    bundle = CaBundle(
+        certificates=tuple(certificates),
+        unparseable=len(errors),
+        first_error=errors[0] if errors else '',
+        newer_go_only=bool(errors) and newer_only,
+    )
+    return bundle, ders
+
+
 def ca_bundle_from_pem(data: bytes) -> CaBundle:
-    certificates = []
-    unparseable = 0
-    for block_type, body in PEM_BLOCK.findall(data):
-        if block_type != b'CERTIFICATE':
-            continue
-        try:
-            der = base64.b64decode(b''.join(body.split()), validate=True)
-        except (binascii.Error, ValueError):
-            continue  # pem.Decode skips a block whose body is not base64
-        try:
-            certificates.append(parse_certificate(der))
-        except ValueError:
-            unparseable += 1
-    return CaBundle(certificates=tuple(certificates), unparseable=unparseable)
+    """The file as both Go 1.19's and newer Go's ParseCertsPEM read it: where their PEM readers find different
+    blocks, it loads only if both load it, and only certificates both read count."""
+    old_blocks, new_blocks = pem_blocks(data), pem_blocks(data, newer_go=True)
+    old, old_ders = _parsed(old_blocks)
+    if new_blocks == old_blocks:
+        return old
+    new, new_ders = _parsed(new_blocks)
+    if old.unparseable or not old.certificates:
+        return replace(old, framing_differs=True)
+    if new.unparseable or not new.certificates:
+        return replace(new, newer_go_only=True, framing_differs=True)
+    both = set(new_ders)
+    common = tuple(cert for cert, der in zip(old.certificates, old_ders, strict=True) if der in both)
+    return replace(old, certificates=common, framing_differs=True)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -2164,18 +2915,27 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     valid = [c for c in cas if c.not_before <= now <= c.not_after]
     summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
     if bundle.unparseable:
+        newer = ' (Go 1.19 reads it; the Go current Kubernetes is built with does not)' if bundle.newer_go_only else ''
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse; '
-            'the apiserver will not restart with it.',
+            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
+            f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
-        status, reason = CRITICAL, f'FAIL: {the_file} holds no PEM certificate.'
+        newer = (
+            " (Go 1.19's PEM reader finds one; the newer Go current Kubernetes is built with does not)"
+            if bundle.newer_go_only
+            else ''
+        )
+        status, reason = (
+            CRITICAL,
+            f'FAIL: {the_file} holds no PEM certificate Go reads{newer}; the apiserver will not restart with it.',
+        )
     elif not cas:
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA '
-            '(basicConstraints CA:TRUE).',
+            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA that can sign '
+            f'client certificates: {why_not_signers(bundle.certificates)}.',
         )
     elif not valid:
         status, reason = (
@@ -2193,6 +2953,13 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     else:
         status, reason = OK, f'PASS: {who} authenticates clients against {ca_file} ({summary}).'
     return Finding(status, reason, process, ca_file, bundle, days_left)
+
+
+def why_not_signers(certificates, limit: int = 3) -> str:
+    """Why each certificate cannot sign client certificates, for the first few."""
+    reasons = [f'{cert.subject} has {cert.signing_problem}' for cert in certificates[:limit] if cert.signing_problem]
+    more = len(certificates) - limit
+    return '; '.join(reasons) + (f'; and {more} more' if more > 0 else '')
 
 
 def against_manifest(finding: Finding, manifest: str, manifest_value: str | None) -> Finding:
@@ -2223,7 +2990,6 @@ def node_verdict(findings: Sequence[Finding]) -> Finding:
 # --------------------------------------------------------------------------------------------------------------
 
 
-_WIRE_PEM = re.compile(rb'-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----', re.DOTALL)
 _ATTRIBUTE_NAMES = {
     '2.5.4.3': 'CN',
     '2.5.4.6': 'C',
@@ -2284,10 +3050,12 @@ def certificate_subject_der(der: bytes) -> bytes:
 def pem_certificate_subjects(data: bytes) -> tuple[bytes, ...]:
     """The subject of every certificate in a PEM bundle, in file order (Go's CertPool keeps every certificate)."""
     subjects = []
-    for body in _WIRE_PEM.findall(data):
+    for block in pem_blocks(data):  # as Go's pem.Decode frames it, in linear time
+        if block.type != b'CERTIFICATE' or block.has_headers:
+            continue
         try:
-            subject = certificate_subject_der(base64.b64decode(b''.join(body.split()), validate=True))
-        except (binascii.Error, ValueError):
+            subject = certificate_subject_der(block.data)
+        except ValueError:
             continue  # Go's AppendCertsFromPEM skips what does not parse
         if subject not in subjects:
             subjects.append(subject)
@@ -2980,12 +3748,21 @@ def event_text(finding: Finding, remediation: str) -> str:
             + (f', {bundle.unparseable} unparseable' if bundle.unparseable else '')
         )
         for cert in bundle.ca_certificates[:5]:
-            expiry = datetime.fromtimestamp(cert.not_after, UTC).strftime('%Y-%m-%d')
-            lines.append(f'  * CA `{cert.subject}`, valid until {expiry}')
+            lines.append(f'  * CA `{cert.subject}`, valid until {_day(cert.not_after)}')
+        for cert in [cert for cert in bundle.certificates if not cert.is_ca][:5]:
+            lines.append(f'  * `{cert.subject}` cannot sign client certificates: it has {cert.signing_problem}')
     if finding.days_left is not None:
         lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
     lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
     return '\n'.join(lines)
+
+
+def _day(timestamp: float) -> str:
+    """The date of a POSIX timestamp; Go reads years 0 to 9999, Python's datetime only from year 1."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime('%Y-%m-%d')
+    except (ValueError, OverflowError, OSError):
+        return 'a date before year 1' if timestamp < 0 else 'a date after year 9999'
 
 
 def agent_text(text: str) -> str:

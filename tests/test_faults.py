@@ -87,6 +87,7 @@ def content(data: bytes):
 
 TRUNCATED = certs.valid_ca()[:400]
 GARBAGE_AROUND = b'\x00\xffjunk before\n' + certs.valid_ca() + b'\n\x89trailing junk\x00'
+BEGIN_LINES = b'-----BEGIN CERTIFICATE-----\n' * ((4 << 20) // 28)
 THOUSANDS_OF_LEAVES = certs.pem(*(certs.certificate(f'leaf-{i}', is_ca=False) for i in range(3000)))
 
 FAULTS = {
@@ -107,6 +108,8 @@ FAULTS = {
         'do not parse',
     ),
     'thousands of certificates, none a CA': (content(THOUSANDS_OF_LEAVES), {CRITICAL}, 'none of them a CA'),
+    # Go's pem.Decode rescans the rest of the file after each of these; the check must not (max_ca_file_size: 4 MiB)
+    '4 MiB of BEGIN lines': (content(BEGIN_LINES), {CRITICAL}, 'no PEM certificate'),
 }
 
 

@@ -303,3 +303,78 @@ def test_compliance_status_of_each_kind_of_finding():
     assert compliance_status(verdict(ca_file='')) == 'failed'
     assert compliance_status(verdict(content=CaFileContent(None, 'permission', 'denied'))) == 'not_verified'
     assert compliance_status(verdict(content=CaFileContent(None, 'too_large', 'is too large'))) is None
+
+
+# -- what counts as a CA: Go's rule (proven against Go in tests/test_x509_oracle.py) ------------------------------
+
+
+def test_version_1_self_signed_ca_passes():
+    from cryptography import x509
+
+    from tests.test_x509_oracle import P256, make, pem
+
+    finding = verdict(pem(make(P256, ca=None, version=x509.Version.v1, days=365)))
+    assert finding.status == AgentCheck.OK, finding.reason
+
+
+def test_ca_whose_key_usage_lacks_key_cert_sign_fails_saying_why():
+    from tests.test_x509_oracle import P256, make, pem
+
+    finding = verdict(pem(make(P256, key_usage={'digital_signature': True})))
+    assert finding.status == AgentCheck.CRITICAL
+    assert 'CA:TRUE but keyUsage lacks keyCertSign' in finding.reason
+
+
+def test_version_3_without_basic_constraints_fails_saying_why():
+    finding = verdict(certs.pem(certs.certificate('old-leaf', is_ca=None)))
+    assert finding.status == AgentCheck.CRITICAL
+    assert 'CN=old-leaf has version 3 without basicConstraints CA:TRUE' in finding.reason
+
+
+def test_ca_for_server_auth_only_cannot_authenticate_clients():
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from tests.test_x509_oracle import P256, make, pem
+
+    finding = verdict(pem(make(P256, eku=[ExtendedKeyUsageOID.SERVER_AUTH])))
+    assert finding.status == AgentCheck.CRITICAL
+    assert 'extendedKeyUsage without clientAuth' in finding.reason
+
+
+@pytest.mark.parametrize(
+    'data',
+    [
+        pytest.param(b'\xef\xbb\xbf' + certs.valid_ca(), id='byte-order mark before the only block'),
+        pytest.param(certs.valid_ca().rstrip(b'\n') + certs.valid_ca(), id='two files joined without a newline'),
+        pytest.param(b'  ' + certs.valid_ca(), id='indented BEGIN line'),
+    ],
+)
+def test_files_go_does_not_load_fail(data):
+    finding = verdict(data)
+    assert finding.status == AgentCheck.CRITICAL
+    assert 'no PEM certificate Go reads' in finding.reason
+
+
+def test_a_certificate_only_newer_go_refuses_fails_naming_the_go_version():
+    from tests.test_x509_oracle import NEWER_GO_ONLY, pem
+
+    der, _ = NEWER_GO_ONLY['negative serial (1.23)']
+    finding = verdict(pem(der))
+    assert finding.status == AgentCheck.CRITICAL
+    assert 'negative serial number' in finding.reason and 'Go 1.19 reads it' in finding.reason
+
+
+def test_ampersand_in_a_printable_string_is_read_as_go_reads_it():
+    from tests.test_x509_oracle import V1_BASE, name_with, pem, with_field
+
+    der = with_field(V1_BASE, 4, name_with(0x13, b'Smith & Co *'))  # cryptography cannot write this name
+    finding = verdict(pem(der))
+    assert finding.compliant, finding.reason  # it expires within days_warning: a WARNING that passes
+    assert 'CN=Smith & Co *' in [c.subject for c in finding.bundle.certificates]
+
+
+def test_a_file_only_go_1_19_s_pem_reader_loads_fails_naming_the_go_version():
+    data = b'-----BEGIN X-----\nk: v\n-----END Y: z-----\n' + certs.valid_ca()  # proven in test_x509_oracle
+    finding = verdict(data)
+    assert finding.status == AgentCheck.CRITICAL
+    assert "Go 1.19's PEM reader finds one" in finding.reason

@@ -26,6 +26,8 @@ PURE_MODULES = {
     'control',
     'flags',
     'scrubbing',
+    'der',
+    'x509_names',
     'access',
     'certificates',
     'ca_bundle',

@@ -1,282 +1,262 @@
-"""A strict DER reader for what the verdict needs from an X.509 certificate.
+"""An X.509 reader that accepts and refuses exactly what kube-apiserver's Go does, and says which certificates can
+sign a client certificate.
 
-It stands in for cryptography, whose import alone costs the Agent 14 MB; like Go's x509.ParseCertificate it refuses
-anything that is not well-formed DER of the Certificate structure, so a certificate the apiserver would refuse is
-never counted as valid. Checked against cryptography by tests/test_certificate_parser.py.
+kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
+mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
+lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
+data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
+refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
+It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
+tests/test_x509_oracle.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from .der import (
+    BOOLEAN,
+    INTEGER,
+    OCTET_STRING,
+    SEQUENCE,
+    der_bit_string,
+    der_boolean,
+    der_element,
+    der_fail,
+    der_int64,
+    der_integer,
+    der_oid,
+    der_peek,
+    der_read,
+    der_right_align,
+    der_time,
+)
+from .x509_names import common_name, name_constraints_extension, names_within_constraints, subject_alt_names
+
+KEY_USAGE_CERT_SIGN = 1 << 5
+RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
+PUBLIC_KEY_ALGORITHMS = {
+    (1, 2, 840, 113549, 1, 1, 1): RSA,
+    (1, 2, 840, 10040, 4, 1): DSA,
+    (1, 2, 840, 10045, 2, 1): ECDSA,
+    (1, 3, 101, 112): ED25519,
+}
+# The named curves Go accepts, as (name, p, b) of y^2 = x^3 - 3x + b mod p; a point must be on its curve.
+EC_CURVES = {
+    (1, 3, 132, 0, 33): ('P-224', 2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
+    (1, 2, 840, 10045, 3, 1, 7): (
+        'P-256',
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+    ),
+    (1, 3, 132, 0, 34): (
+        'P-384',
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+    ),
+    (1, 3, 132, 0, 35): (
+        'P-521',
+        2**521 - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+    ),
+}
+OID_AUTHORITY_INFO_ACCESS = (1, 3, 6, 1, 5, 5, 7, 1, 1)
+OID_EKU_ANY = (2, 5, 29, 37, 0)
+OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
+# Why a certificate cannot sign a client certificate that kube-apiserver accepts, as the messages say it.
+NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
+CA_FALSE = 'basicConstraints CA:FALSE'
+NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
+RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
+# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
+NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
+NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
+UNHANDLED_CRITICAL = 'an unhandled critical extension'
+OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
+
+
+class NewerGoRefusal(ValueError):
+    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
 
 
 @dataclass(frozen=True)
 class BundleCertificate:
     subject: str
-    is_ca: bool
-    not_before: float  # POSIX timestamps
+    not_before: float  # POSIX timestamps, as Go's Verify compares them (both ends inclusive)
     not_after: float
+    version: int = 3
+    public_key: str = ''  # RSA, ECDSA P-256, Ed25519, DSA, or the OID Go does not know
+    signing_problem: str | None = None  # why it cannot sign a client certificate; None when it can
+
+    @property
+    def is_ca(self) -> bool:
+        """It can sign client certificates that kube-apiserver verifies (Go's CheckSignatureFrom and Verify)."""
+        return self.signing_problem is None
 
 
-OID_BASIC_CONSTRAINTS = '2.5.29.19'
-OID_COMMON_NAME = '2.5.4.3'
-OID_RSA = '1.2.840.113549.1.1.1'
-OID_EC = '1.2.840.10045.2.1'
-# The named curves Go accepts, as (p, b) of y^2 = x^3 - 3x + b mod p: P-224, P-256, P-384, P-521. Go refuses any
-# other curve and a point off its curve.
-EC_CURVES = {
-    '1.3.132.0.33': (2**224 - 2**96 + 1, 0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4),
-    '1.2.840.10045.3.1.7': (
-        2**256 - 2**224 + 2**192 + 2**96 - 1,
-        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    ),
-    '1.3.132.0.34': (
-        2**384 - 2**128 - 2**96 + 2**32 - 1,
-        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
-    ),
-    '1.3.132.0.35': (
-        2**521 - 1,
-        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
-    ),
-}
-OID_SUBJECT_ALT_NAME = '2.5.29.17'
-OID_ISSUER_ALT_NAME = '2.5.29.18'
-OID_PRIVATE_KEY_USAGE_PERIOD = '2.5.29.16'
-OID_KEY_USAGE = '2.5.29.15'
-OID_EXTENDED_KEY_USAGE = '2.5.29.37'
-OID_SUBJECT_KEY_ID = '2.5.29.14'
-OID_AUTHORITY_KEY_ID = '2.5.29.35'
-PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
-# The string types Go reads in names (others make x509.ParseCertificate fail), with their decodings.
-STRING_TAGS = {0x0C: 'utf-8', 0x13: 'ascii', 0x16: 'ascii', 0x14: 'latin-1', 0x1E: 'utf-16-be', 0x12: 'ascii'}
-OID_ED25519 = '1.3.101.112'
-# Extensions Go parses into fields: a value that is not a SEQUENCE of SEQUENCEs makes parsing fail.
-OIDS_SEQUENCE_OF_SEQUENCES = frozenset(
-    {'2.5.29.31', '2.5.29.32', '1.3.6.1.5.5.7.1.1'}  # CRL distribution points, certificate policies, AIA
-)
-OID_NAME_CONSTRAINTS = '2.5.29.30'
-SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, BOOLEAN, UTC_TIME, GENERALIZED_TIME = (
-    0x30,
-    0x31,
-    0x02,
-    0x03,
-    0x04,
-    0x06,
-    0x01,
-    0x17,
-    0x18,
-)
+def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+    """(OID, parameters element or None), as Go's parseAI."""
+    algorithm, rest = der_oid(content, newer)
+    if not rest:
+        return algorithm, None
+    _, _, params, _ = der_element(rest)
+    return algorithm, params
 
 
-def _der_elements(data: bytes) -> list[tuple[int, bytes]]:
-    """The (tag, content) pairs that exactly fill `data`, or ValueError for anything but minimal definite DER."""
-    elements = []
-    i, n = 0, len(data)
-    while i < n:
-        tag = data[i]
-        if tag & 0x1F == 0x1F or i + 1 >= n:
-            raise ValueError('bad DER tag')
-        length = data[i + 1]
-        i += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4 or i + count > n or data[i] == 0:
-                raise ValueError('bad DER length')
-            length = int.from_bytes(data[i : i + count], 'big')
-            if length < 0x80:
-                raise ValueError('non-minimal DER length')
-            i += count
-        if i + length > n:
-            raise ValueError('truncated DER')
-        elements.append((tag, data[i : i + length]))
-        i += length
-    return elements
+@dataclass
+class _Extensions:
+    basic_constraints: bool = False
+    is_ca: bool = False
+    key_usage: int = 0
+    client_auth_allowed: bool = True
+    unhandled_critical: tuple[int, ...] | None = None
+    name_constraints: dict | None = None  # GeneralName kind: (permitted, excluded), when the extension is present
+    alt_names: list | None = None  # (GeneralName kind, data), when subjectAltName is present
 
 
-def _expect(element: tuple[int, bytes], tag: int) -> bytes:
-    if element[0] != tag:
-        raise ValueError(f'expected DER tag {tag:#x}, got {element[0]:#x}')
-    return element[1]
-
-
-def _der_integer(content: bytes) -> int:
-    if not content or (len(content) > 1 and (content[0], content[1] & 0x80) in ((0, 0), (0xFF, 0x80))):
-        raise ValueError('bad DER integer')
-    return int.from_bytes(content, 'big', signed=True)
-
-
-def _oid(content: bytes) -> str:
-    if not content or content[-1] & 0x80:
-        raise ValueError('bad OID')
-    arcs, value = [], 0
-    for i, byte in enumerate(content):
-        if value == 0 and byte == 0x80 and (i == 0 or not content[i - 1] & 0x80):
-            raise ValueError('non-minimal OID arc')
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return '.'.join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
-
-
-def _time(element: tuple[int, bytes]) -> float:
-    tag, content = element
-    text = content.decode('ascii', 'replace')
-    if tag == UTC_TIME and len(text) == 13:
-        year = int(text[:2]) if text[:2].isdigit() else -1
-        text = ('19' if year >= 50 else '20') + text
-    elif tag != GENERALIZED_TIME or len(text) != 15:
-        raise ValueError('bad certificate time')
-    if not text.endswith('Z') or not text[:-1].isdigit():
-        raise ValueError('bad certificate time')
-    fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
-    return datetime(*map(int, fields), tzinfo=UTC).timestamp()  # ValueError for an impossible date
-
-
-def _string(element: tuple[int, bytes]) -> str:
-    tag, content = element
-    if tag not in STRING_TAGS:
-        raise ValueError('unsupported string type in name')
-    if (tag == 0x13 and not PRINTABLE.issuperset(content)) or (tag == 0x12 and not set(content) <= set(b'0123456789 ')):
-        raise ValueError('bad PrintableString or NumericString')
-    if tag == 0x1E and len(content) % 2:
-        raise ValueError('bad BMPString')
-    return content.decode(STRING_TAGS[tag])  # strict: UnicodeError when malformed
-
-
-def _bit_string(element: tuple[int, bytes]) -> bytes:
-    content = _expect(element, BIT_STRING)
-    if not content or content[0] > 7 or (len(content) == 1 and content[0]) or content[-1] & ((1 << content[0]) - 1):
-        raise ValueError('bad BIT STRING')
-    return content
-
-
-def _common_name(name: bytes) -> str:
-    common_name = ''
-    for rdn in _der_elements(name):
-        attributes = _der_elements(_expect(rdn, SET))
-        if not attributes:
-            raise ValueError('empty relative distinguished name')
-        for attribute in attributes:
-            kind, value = _der_elements(_expect(attribute, SEQUENCE))
-            text = _string(value)
-            if _oid(_expect(kind, OID)) == OID_COMMON_NAME:
-                common_name = text
-    return f'CN={common_name}' if common_name else '<no common name>'
-
-
-def _well_formed(content: bytes) -> None:
-    """Every constructed element, at any depth, holds well-formed DER."""
-    for tag, inner in _der_elements(content):
-        if tag & 0x20:
-            _well_formed(inner)
-
-
-def _extensions_say_ca(content: bytes) -> bool:
-    """Validate the [3] extensions; whether basicConstraints says CA:TRUE."""
-    (extensions,) = _der_elements(content)
-    is_ca = False
+def _extensions(content: bytes, newer: list) -> _Extensions:
+    out = _Extensions()
+    extensions, _ = der_read(content, SEQUENCE)
     seen = set()
-    for extension in _der_elements(_expect(extensions, SEQUENCE)):
-        parts = _der_elements(_expect(extension, SEQUENCE))
-        if len(parts) not in (2, 3) or (len(parts) == 3 and _expect(parts[1], BOOLEAN) != b'\xff'):
-            raise ValueError('bad extension')
-        oid = _oid(_expect(parts[0], OID))
+    parsed = []
+    while extensions:
+        extension, extensions = der_read(extensions, SEQUENCE)
+        oid, extension = der_oid(extension, newer)
+        critical = False
+        if der_peek(extension, BOOLEAN):
+            critical, extension = der_boolean(extension)
+        value, _ = der_read(extension, OCTET_STRING)
         if oid in seen:
-            raise ValueError('duplicate extension')
+            der_fail('certificate contains duplicate extensions')
         seen.add(oid)
-        is_ca = _check_extension(oid, _expect(parts[-1], OCTET_STRING)) or is_ca
-    return is_ca
+        parsed.append((oid, critical, value))
+    for oid, critical, value in parsed:
+        unhandled = False
+        if len(oid) == 4 and oid[:3] == (2, 5, 29):
+            number = oid[3]
+            if number == 15:
+                body, padding, _ = der_bit_string(value)
+                length = len(body) * 8 - padding
+                out.key_usage = sum(1 << i for i in range(min(9, length)) if body[i // 8] >> (7 - i % 8) & 1)
+            elif number == 19:
+                constraints, _ = der_read(value, SEQUENCE)
+                out.is_ca = False
+                if der_peek(constraints, BOOLEAN):
+                    out.is_ca, constraints = der_boolean(constraints)
+                if der_peek(constraints, INTEGER):
+                    path_length, _ = der_int64(constraints)
+                    if path_length < 0:
+                        newer.append('a negative pathLenConstraint')
+                out.basic_constraints = True
+            elif number == 17:
+                out.alt_names = []
+                unhandled = not subject_alt_names(value, out.alt_names)
+            elif number == 30:
+                out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
+                unhandled = name_constraints_extension(value, newer, out.name_constraints)
+            elif number == 31:
+                _crl_distribution_points(value)
+            elif number == 35:
+                key_id, _ = der_read(value, SEQUENCE)
+                if der_peek(key_id, 0x80):
+                    der_read(key_id, 0x80)
+                if critical:
+                    newer.append('a critical authorityKeyIdentifier')
+            elif number == 37:
+                usages, _ = der_read(value, SEQUENCE)
+                known = []
+                while usages:
+                    usage, usages = der_oid(usages, newer)
+                    known.append(usage)
+                out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
+            elif number == 14:
+                der_read(value, OCTET_STRING)
+                if critical:
+                    newer.append('a critical subjectKeyIdentifier')
+            elif number == 32:
+                policies, _ = der_read(value, SEQUENCE)
+                while policies:
+                    policy, policies = der_read(policies, SEQUENCE)
+                    der_oid(policy, newer)
+            else:
+                unhandled = True
+        elif oid == OID_AUTHORITY_INFO_ACCESS:
+            accesses, _ = der_read(value, SEQUENCE)
+            while accesses:
+                access, accesses = der_read(accesses, SEQUENCE)
+                _, access = der_oid(access, newer)
+                if der_peek(access, 0x86):
+                    der_read(access, 0x86)
+            if critical:
+                newer.append('a critical authorityInfoAccess')
+        else:
+            unhandled = True
+        if critical and unhandled and out.unhandled_critical is None:
+            out.unhandled_critical = oid
+    return out
 
 
-def _check_extension(oid: str, value: bytes) -> bool:
-    """Validate the extensions Go parses; returns whether basicConstraints says CA:TRUE."""
-    (element,) = _der_elements(value)
-    _well_formed(value)
-    if oid == OID_BASIC_CONSTRAINTS:
-        constraints = _der_elements(_expect(element, SEQUENCE))
-        is_ca = bool(constraints) and constraints[0][0] == BOOLEAN
-        if is_ca:
-            if constraints[0][1] != b'\xff':
-                raise ValueError('bad basicConstraints')
-            constraints = constraints[1:]
-        if len(constraints) > 1 or (constraints and _der_integer(_expect(constraints[0], INTEGER)) < 0):
-            raise ValueError('bad basicConstraints')
-        return is_ca
-    if oid in (OID_SUBJECT_ALT_NAME, OID_ISSUER_ALT_NAME):
-        names = _der_elements(_expect(element, SEQUENCE))
-        if not names or any(tag & 0x1F > 8 or tag & 0xC0 != 0x80 for tag, _ in names):
-            raise ValueError('bad subjectAltName')
-        for tag, content in names:
-            if tag in (0x81, 0x82, 0x86):  # rfc822Name, dNSName, URI: IA5String
-                content.decode('ascii')
-            elif tag == 0x87 and len(content) not in (4, 16):
-                raise ValueError('bad IP address in subjectAltName')
-    elif oid == OID_KEY_USAGE:
-        _bit_string(element)
-    elif oid in OIDS_SEQUENCE_OF_SEQUENCES:
-        for item in _der_elements(_expect(element, SEQUENCE)):
-            _expect(item, SEQUENCE)
-    elif oid == OID_NAME_CONSTRAINTS:
-        _expect(element, SEQUENCE)
-    elif oid == OID_PRIVATE_KEY_USAGE_PERIOD and any(
-        tag not in (0x80, 0x81) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad privateKeyUsagePeriod')
-    elif oid == OID_EXTENDED_KEY_USAGE:
-        for usage in _der_elements(_expect(element, SEQUENCE)):
-            _oid(_expect(usage, OID))
-    elif oid == OID_SUBJECT_KEY_ID:
-        _expect(element, OCTET_STRING)
-    elif oid == OID_AUTHORITY_KEY_ID and any(
-        tag not in (0x80, 0xA1, 0x82) for tag, _ in _der_elements(_expect(element, SEQUENCE))
-    ):
-        raise ValueError('bad authorityKeyIdentifier')
-    return False
+def _crl_distribution_points(value: bytes) -> None:
+    points, _ = der_read(value, SEQUENCE)
+    while points:
+        point, points = der_read(points, SEQUENCE)
+        if not der_peek(point, 0xA0):
+            continue
+        name, _ = der_read(point, 0xA0)
+        full, _ = der_read(name, 0xA0)
+        while full and der_peek(full, 0x86):
+            _, full = der_read(full, 0x86)
 
 
-def _algorithm(element: tuple[int, bytes]) -> bytes:
-    parts = _der_elements(_expect(element, SEQUENCE))
-    if not 1 <= len(parts) <= 2:
-        raise ValueError('bad algorithm identifier')
-    _oid(_expect(parts[0], OID))
-    return element[1]
-
-
-def _check_public_key(spki: bytes) -> None:
-    algorithm, key = _der_elements(spki)
-    _algorithm(algorithm)
-    algorithm = _der_elements(algorithm[1])
-    key = _bit_string(key)
-    if key[0] != 0:
-        raise ValueError('bad public key')
-    kind = _oid(_expect(algorithm[0], OID))
-    if kind == OID_RSA:
-        if algorithm[1:] != [(0x05, b'')]:
-            raise ValueError('RSA key without NULL parameters')
-        (rsa_key,) = _der_elements(key[1:])
-        modulus, exponent = _der_elements(_expect(rsa_key, SEQUENCE))
-        if _der_integer(_expect(modulus, INTEGER)) <= 0 or _der_integer(_expect(exponent, INTEGER)) <= 1:
-            raise ValueError('bad RSA public key')
-    elif kind == OID_EC:
-        curve = EC_CURVES.get(_oid(_expect(algorithm[1], OID))) if len(algorithm) == 2 else None
-        if curve is None:
-            raise ValueError('unsupported elliptic curve')
-        p, b = curve
+def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tuple[str, str | None]:
+    """Validate the key as Go's parsePublicKey; (its description, why Go's RSA verification refuses it or None)."""
+    if algorithm == RSA:
+        if params != b'\x05\x00':
+            der_fail('RSA key missing NULL parameters')
+        rsa_key, _ = der_read(key, SEQUENCE)
+        modulus, rsa_key = der_integer(rsa_key)
+        exponent, _ = der_int64(rsa_key)
+        if modulus <= 0 or exponent <= 0:
+            der_fail('bad RSA public key')
+        if not 2 <= exponent <= 2**31 - 1:  # rsa.VerifyPKCS1v15's checkPub, every Go version
+            return RSA, RSA_EXPONENT
+        if not modulus & 1 or not exponent & 1:
+            return RSA, RSA_EVEN
+        return RSA, RSA_UNDER_1024 if modulus.bit_length() < 1024 else None
+    if algorithm == ECDSA:
+        curve_oid, _ = der_oid(params or b'')
+        if curve_oid not in EC_CURVES:
+            der_fail('unsupported elliptic curve')
+        name, p, b = EC_CURVES[curve_oid]
         size = (p.bit_length() + 7) // 8
-        if len(key) != 2 + 2 * size or key[1] != 0x04:
-            raise ValueError('bad EC public key')
-        x, y = int.from_bytes(key[2 : 2 + size], 'big'), int.from_bytes(key[2 + size :], 'big')
+        if len(key) != 1 + 2 * size or key[0] != 4:
+            der_fail('failed to unmarshal elliptic curve point')
+        x, y = int.from_bytes(key[1 : 1 + size], 'big'), int.from_bytes(key[1 + size :], 'big')
         if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
-            raise ValueError('EC public key is not on its curve')
-    elif kind != OID_ED25519 or len(algorithm) != 1 or len(key) != 33:
-        raise ValueError('unsupported public key algorithm')  # a CA whose key Go cannot use verifies nothing
+            der_fail('failed to unmarshal elliptic curve point')
+        return f'ECDSA {name}', None
+    if algorithm == ED25519:
+        if params is not None or len(key) != 32:
+            der_fail('bad Ed25519 key')
+        return ED25519, None
+    if algorithm == DSA:
+        y, _ = der_integer(key)
+        dsa_params, _ = der_read(params or b'', SEQUENCE)
+        p, dsa_params = der_integer(dsa_params)
+        q, dsa_params = der_integer(dsa_params)
+        g, _ = der_integer(dsa_params)
+        if min(y, p, q, g) <= 0:
+            der_fail('zero or negative DSA parameter')
+        return DSA, None
+    return '', None
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
-    """What the verdict needs from one DER certificate; ValueError when it is not a well-formed certificate."""
+    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go (1.19, or newer with
+    NewerGoRefusal) refuses it."""
     try:
         return _parse_certificate(der)
     except (IndexError, TypeError, UnicodeError, OverflowError) as e:  # malformed input reaching a lookup or decode
@@ -284,40 +264,84 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
-    (certificate,) = _der_elements(der) or [(0, b'')]
-    tbs, signature_algorithm, signature = _der_elements(_expect(certificate, SEQUENCE))
-    outer_algorithm = _algorithm(signature_algorithm)
-    if _bit_string(signature)[0] != 0:
-        raise ValueError('bad signature')
-    fields = _der_elements(_expect(tbs, SEQUENCE))
+    newer: list[str] = []
+    certificate, trailing = der_read(der, SEQUENCE)
+    if trailing:
+        der_fail('trailing data')
+    tbs, certificate = der_read(certificate, SEQUENCE)
     version = 0
-    if fields and fields[0][0] == 0xA0:
-        (version_element,) = _der_elements(fields.pop(0)[1])
-        version = _der_integer(_expect(version_element, INTEGER))
-        if version not in (1, 2):  # v1 is encoded by omission
-            raise ValueError('bad certificate version')
-    if len(fields) < 6:
-        raise ValueError('truncated certificate')
-    serial, algorithm, issuer, validity, subject, spki, *optional = fields
-    if _der_integer(_expect(serial, INTEGER)) < 0:
-        raise ValueError('negative serial number')
-    if _algorithm(algorithm) != outer_algorithm:
-        raise ValueError('inner and outer signature algorithms differ')
-    _common_name(_expect(issuer, SEQUENCE))
-    times = _der_elements(_expect(validity, SEQUENCE))
-    if len(times) != 2:
-        raise ValueError('bad validity')
-    not_before, not_after = map(_time, times)
-    _check_public_key(_expect(spki, SEQUENCE))
-    is_ca = extensions_read = False
-    for tag, content in optional:
-        if tag in (0x81, 0x82) and version >= 1 and not extensions_read:  # issuer/subject unique IDs
-            _bit_string((BIT_STRING, content))
-            continue
-        if tag != 0xA3 or version != 2 or extensions_read:
-            raise ValueError('unexpected data in certificate')
-        extensions_read = True
-        is_ca = _extensions_say_ca(content)
+    if der_peek(tbs, 0xA0):
+        explicit, tbs = der_read(tbs, 0xA0)
+        version, extra = der_int64(explicit)
+        if extra:
+            der_fail('malformed version')
+    if version < 0 or version > 2:
+        der_fail('invalid version')
+    version += 1
+    serial, tbs = der_integer(tbs)
+    if serial < 0:
+        newer.append('a negative serial number')
+    inner, tbs = der_read(tbs, SEQUENCE)
+    outer, certificate = der_read(certificate, SEQUENCE)
+    if inner != outer:
+        der_fail("inner and outer signature algorithm identifiers don't match")
+    _algorithm(inner, newer)
+    _, _, issuer, tbs = der_element(tbs)
+    common_name(issuer, newer)
+    validity, tbs = der_read(tbs, SEQUENCE)
+    not_before, validity = der_time(validity)
+    not_after, _ = der_time(validity)
+    _, _, subject_element, tbs = der_element(tbs)
+    subject = common_name(subject_element, newer)
+    spki, tbs = der_read(tbs, SEQUENCE)
+    key_algorithm, spki = der_read(spki, SEQUENCE)
+    key_oid, params = _algorithm(key_algorithm, newer)
+    key, padding, _ = der_bit_string(spki)
+    algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
+    public_key, key_problem = _public_key(algorithm, params, der_right_align(key, padding))
+    extensions = _Extensions()
+    if version > 1:
+        for tag in (0x81, 0x82):
+            if der_peek(tbs, tag):
+                _, tbs = der_read(tbs, tag)
+        if version == 3 and der_peek(tbs, 0xA3):
+            content, tbs = der_read(tbs, 0xA3)
+            extensions = _extensions(content, newer)
+    der_bit_string(certificate)
+    if newer:
+        raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
-        subject=_common_name(_expect(subject, SEQUENCE)), is_ca=is_ca, not_before=not_before, not_after=not_after
+        subject=subject,
+        not_before=not_before,
+        not_after=not_after,
+        version=version,
+        public_key=public_key or 'unknown ' + '.'.join(map(str, key_oid)),
+        signing_problem=_signing_problem(version, extensions, public_key, key_problem, key_oid),
     )
+
+
+def _signing_problem(version: int, ext: _Extensions, public_key: str, key_problem: str | None, key_oid) -> str | None:
+    """Why Go's CheckSignatureFrom, or Verify with this certificate as the root, refuses a client certificate."""
+    if version == 3 and not ext.basic_constraints:
+        return NOT_CA_V3
+    if ext.basic_constraints and not ext.is_ca:
+        return CA_FALSE
+    if ext.key_usage and not ext.key_usage & KEY_USAGE_CERT_SIGN:
+        return NO_KEY_CERT_SIGN
+    if not public_key:
+        return f'a public key algorithm Go cannot verify with ({".".join(map(str, key_oid))})'
+    if public_key == DSA:
+        return 'a DSA key, which Go does not verify signatures with'
+    if key_problem is not None:
+        return key_problem
+    if ext.unhandled_critical is not None:
+        return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
+    if not ext.client_auth_allowed:
+        return NO_CLIENT_AUTH
+    if (
+        ext.name_constraints is not None
+        and ext.alt_names is not None
+        and not names_within_constraints(ext.alt_names, ext.name_constraints)
+    ):
+        return OWN_NAMES_OUTSIDE
+    return None

@@ -112,18 +112,27 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     valid = [c for c in cas if c.not_before <= now <= c.not_after]
     summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
     if bundle.unparseable:
+        newer = ' (Go 1.19 reads it; the Go current Kubernetes is built with does not)' if bundle.newer_go_only else ''
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse; '
-            'the apiserver will not restart with it.',
+            f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
+            f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
-        status, reason = CRITICAL, f'FAIL: {the_file} holds no PEM certificate.'
+        newer = (
+            " (Go 1.19's PEM reader finds one; the newer Go current Kubernetes is built with does not)"
+            if bundle.newer_go_only
+            else ''
+        )
+        status, reason = (
+            CRITICAL,
+            f'FAIL: {the_file} holds no PEM certificate Go reads{newer}; the apiserver will not restart with it.',
+        )
     elif not cas:
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA '
-            '(basicConstraints CA:TRUE).',
+            f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA that can sign '
+            f'client certificates: {why_not_signers(bundle.certificates)}.',
         )
     elif not valid:
         status, reason = (
@@ -141,6 +150,13 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     else:
         status, reason = OK, f'PASS: {who} authenticates clients against {ca_file} ({summary}).'
     return Finding(status, reason, process, ca_file, bundle, days_left)
+
+
+def why_not_signers(certificates, limit: int = 3) -> str:
+    """Why each certificate cannot sign client certificates, for the first few."""
+    reasons = [f'{cert.subject} has {cert.signing_problem}' for cert in certificates[:limit] if cert.signing_problem]
+    more = len(certificates) - limit
+    return '; '.join(reasons) + (f'; and {more} more' if more > 0 else '')
 
 
 def against_manifest(finding: Finding, manifest: str, manifest_value: str | None) -> Finding:

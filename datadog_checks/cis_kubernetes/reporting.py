@@ -37,12 +37,21 @@ def event_text(finding: Finding, remediation: str) -> str:
             + (f', {bundle.unparseable} unparseable' if bundle.unparseable else '')
         )
         for cert in bundle.ca_certificates[:5]:
-            expiry = datetime.fromtimestamp(cert.not_after, UTC).strftime('%Y-%m-%d')
-            lines.append(f'  * CA `{cert.subject}`, valid until {expiry}')
+            lines.append(f'  * CA `{cert.subject}`, valid until {_day(cert.not_after)}')
+        for cert in [cert for cert in bundle.certificates if not cert.is_ca][:5]:
+            lines.append(f'  * `{cert.subject}` cannot sign client certificates: it has {cert.signing_problem}')
     if finding.days_left is not None:
         lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
     lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
     return '\n'.join(lines)
+
+
+def _day(timestamp: float) -> str:
+    """The date of a POSIX timestamp; Go reads years 0 to 9999, Python's datetime only from year 1."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime('%Y-%m-%d')
+    except (ValueError, OverflowError, OSError):
+        return 'a date before year 1' if timestamp < 0 else 'a date after year 9999'
 
 
 def agent_text(text: str) -> str:

@@ -6,11 +6,8 @@ Only the subject is needed, so this walks the certificate's outer structure with
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
+from .ca_bundle import pem_blocks
 
-_WIRE_PEM = re.compile(rb'-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----', re.DOTALL)
 _ATTRIBUTE_NAMES = {
     '2.5.4.3': 'CN',
     '2.5.4.6': 'C',
@@ -71,10 +68,12 @@ def certificate_subject_der(der: bytes) -> bytes:
 def pem_certificate_subjects(data: bytes) -> tuple[bytes, ...]:
     """The subject of every certificate in a PEM bundle, in file order (Go's CertPool keeps every certificate)."""
     subjects = []
-    for body in _WIRE_PEM.findall(data):
+    for block in pem_blocks(data):  # as Go's pem.Decode frames it, in linear time
+        if block.type != b'CERTIFICATE' or block.has_headers:
+            continue
         try:
-            subject = certificate_subject_der(base64.b64decode(b''.join(body.split()), validate=True))
-        except (binascii.Error, ValueError):
+            subject = certificate_subject_der(block.data)
+        except ValueError:
             continue  # Go's AppendCertsFromPEM skips what does not parse
         if subject not in subjects:
             subjects.append(subject)
