@@ -11,7 +11,6 @@ Cadence: a finding whenever what it says changes, and an unchanged one again eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -86,7 +85,8 @@ def finding_fingerprint(log: dict) -> str:
     """What a finding says, without what changes by itself between evaluations."""
     stable = {key: value for key, value in log.items() if key not in ('timestamp', 'expire_at', 'message')}
     stable['data'] = {key: value for key, value in log['data'].items() if key not in ('days_left', 'reason')}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    # The canonical text itself, a few KiB: a digest would need hashlib, whose OpenSSL costs the Agent 3.7 MB.
+    return json.dumps(stable, sort_keys=True, separators=(',', ':'), default=str)
 
 
 def finding_due(
