@@ -956,52 +956,144 @@ class ProcessTable:
     What is skipped is only what is neither an apiserver candidate, a witness nor an exec wrapper; a process can
     still become an apiserver without a new pid only by exec(), which wrappers are re-read for, and every
     FULL_SCAN_EVERY scans all processes are looked at again.
+
+    Most rescans do not even list /proc: when the kernel's pid counters say few processes were created since the
+    last scan, only the pids handed out since are looked at (pids_handed_out says why that is complete).
     """
 
     def __init__(self) -> None:
         self._quiet: dict[str, int] = {}  # pid -> /proc/<pid> inode of a process seen to be none of those
+        self._recheck: dict[str, int] = {}  # pid -> inode of the processes looked at again at every scan
         self._scans = 0
+        self._pids: PidCounters | None = None  # the kernel's pid counters at the last scan
+        self._listed = (1, True)  # (processes listed, pid 1 among them) at the last listing of /proc
 
     def scan(self, procfs: str, full: bool = False) -> ProcessScan:
         full = full or self._scans % FULL_SCAN_EVERY == 0
         self._scans += 1
+        proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            counters = pid_counters(proc_fd)
+            new_pids = None if full else pids_handed_out(self._pids, counters)
+            if new_pids is None:
+                entries = _listing(proc_fd)
+                self._listed = (len(entries), any(pid == '1' for pid, _ in entries))
+                known = {} if full else self._quiet
+            else:  # no listing: a process created since the last scan has one of the pids handed out since
+                entries = [*self._recheck.items(), *_entries(proc_fd, new_pids)]
+                known = {}
+            scan = self._look(procfs, proc_fd, entries, known, listing=new_pids is None)
+        finally:
+            os.close(proc_fd)
+        self._pids = counters
+        return scan
+
+    def _look(self, procfs: str, proc_fd: int, entries, known: dict[str, int], listing: bool) -> ProcessScan:
         found = []
         witnesses = set()
         supervisors: list[tuple[str, int]] = []
         quiet: dict[str, int] = {}
-        known = {} if full else self._quiet
-        proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            with os.scandir(proc_fd) as listing:  # what psutil.pids() lists, without its failure on an empty listing
-                entries = [(entry.name, entry.inode()) for entry in listing if entry.name.isdigit()]
-            for pid, inode in entries:
-                if known.get(pid) == inode:
-                    quiet[pid] = inode
-                    continue
-                program = _program(proc_fd, pid)
-                kind = LOOK_CLOSER.get(program)
-                if kind is None:  # any other program, a kernel thread, a zombie: none ever becomes an apiserver
-                    quiet[pid] = inode
-                elif kind == 'candidate':
-                    process = read_apiserver_process(procfs, int(pid))
-                    if process is not None:
-                        found.append(process)
-                elif kind == 'witness':
-                    seen = _witness(procfs, pid, program)
-                    if seen is not None:
-                        witnesses.add(seen)
-                        if seen in SUPERVISOR_NAMES:
-                            supervisors.append((seen, int(pid)))
-        finally:
-            os.close(proc_fd)
-        self._quiet = quiet  # pids no longer listed are forgotten
+        recheck: dict[str, int] = {}
+        for pid, inode in entries:
+            if known.get(pid) == inode:
+                quiet[pid] = inode
+                continue
+            program = _program(proc_fd, pid)
+            kind = LOOK_CLOSER.get(program)
+            if kind is None:  # any other program, a kernel thread, a zombie: none ever becomes an apiserver
+                quiet[pid] = inode
+                continue
+            recheck[pid] = inode
+            if kind == 'candidate':
+                process = read_apiserver_process(procfs, int(pid))
+                if process is not None:
+                    found.append(process)
+            elif kind == 'witness':
+                seen = _witness(procfs, pid, program)
+                if seen is not None:
+                    witnesses.add(seen)
+                    if seen in SUPERVISOR_NAMES:
+                        supervisors.append((seen, int(pid)))
+        if listing:
+            self._quiet = quiet  # pids no longer listed are forgotten
+        else:
+            self._quiet.update(quiet)
+        self._recheck = recheck
+        listed, sees_others = self._listed
         return ProcessScan(
             apiservers=tuple(found),
             witnesses=frozenset(witnesses),
             supervisors=tuple(supervisors),
-            sees_others=any(pid == '1' for pid, _ in entries),
-            listed=len(entries),
+            sees_others=sees_others,
+            listed=listed,
         )
+
+
+def _listing(proc_fd: int) -> list[tuple[str, int]]:
+    with os.scandir(proc_fd) as listing:  # what psutil.pids() lists, without its failure on an empty listing
+        return [(entry.name, entry.inode()) for entry in listing if entry.name.isdigit()]
+
+
+def _entries(proc_fd: int, pids) -> list[tuple[str, int]]:
+    """(pid, inode of /proc/<pid>) of those of `pids` that exist."""
+    entries = []
+    for pid in map(str, pids):
+        try:
+            entries.append((pid, os.stat(pid, dir_fd=proc_fd, follow_symlinks=False).st_ino))
+        except OSError:
+            continue
+    return entries
+
+
+MAX_NEW_PIDS = 2048  # more processes created since the last scan than this: list /proc instead
+
+
+@dataclass(frozen=True)
+class PidCounters:
+    last_pid: int  # the last pid handed out in the Agent's PID namespace (/proc/loadavg's last field, proc(5))
+    forks: int  # processes and threads created since boot, in every namespace (/proc/stat `processes`)
+    pid_max: int  # where pids wrap (/proc/sys/kernel/pid_max)
+
+
+def pid_counters(proc_fd: int) -> PidCounters | None:
+    """The kernel's pid counters, when `procfs` shows the Agent's own PID namespace (its `self` is this process):
+    /proc/loadavg's last pid is always the reader's namespace's. None otherwise."""
+    try:
+        if os.readlink('self', dir_fd=proc_fd) != str(os.getpid()):
+            return None
+        last_pid = int(_procfs_file(proc_fd, 'loadavg').split()[-1])
+        stat = _procfs_file(proc_fd, 'stat', 1 << 16)
+        forks = int(stat[stat.index(b'\nprocesses ') + 11 :].split(maxsplit=1)[0])
+        pid_max = int(_procfs_file(proc_fd, 'sys/kernel/pid_max'))
+    except (OSError, ValueError, IndexError):
+        return None
+    return PidCounters(last_pid, forks, pid_max)
+
+
+def pids_handed_out(before: PidCounters | None, now: PidCounters | None) -> range | list[int] | None:
+    """The pids handed out since `before`, None when they cannot be told, or are too many to look at one by one.
+
+    The kernel hands out pids cyclically after the last one, wrapping at pid_max (kernel/pid.c alloc_pid,
+    idr_alloc_cyclic), and every pid handed out counts a fork in /proc/stat. With fewer forks than pid_max since the
+    last scan, no pid was handed out twice, so every process created since (a pid reused by a new one included) has
+    a pid in (last_pid then, last_pid now], cyclically. Only a privileged process can choose a pid instead
+    (ns_last_pid, clone3's set_tid: checkpoint/restore); the full pass every FULL_SCAN_EVERY scans finds that.
+    """
+    if before is None or now is None or now.pid_max != before.pid_max or now.pid_max <= MAX_NEW_PIDS:
+        return None
+    if not 0 <= now.forks - before.forks <= MAX_NEW_PIDS:
+        return None
+    if now.last_pid >= before.last_pid:
+        return range(before.last_pid + 1, now.last_pid + 1)
+    return [*range(before.last_pid + 1, now.pid_max), *range(1, now.last_pid + 1)]
+
+
+def _procfs_file(proc_fd: int, path: str, limit: int = 256) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+    try:
+        return read_at_most(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def _witness(procfs: str, pid: str, program: str) -> str | None:
