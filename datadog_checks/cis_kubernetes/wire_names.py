@@ -1,12 +1,14 @@
 """DER names (pure): the subjects of the certificates in a PEM bundle exactly as encoded (Go's RawSubject, what
 crypto/tls advertises in a CertificateRequest), and a DistinguishedName shown for messages.
 
-Only the subject is needed, so this walks the certificate's outer structure without certificates.py's full parse.
+Only the subject is needed, so this walks the certificate's outer structure with der.py's reader, without
+certificates.py's full parse.
 """
 
 from __future__ import annotations
 
 from .ca_bundle import pem_blocks
+from .der import SEQUENCE, SET, der_element, der_oid, der_peek, der_read
 
 _ATTRIBUTE_NAMES = {
     '2.5.4.3': 'CN',
@@ -21,48 +23,18 @@ _ATTRIBUTE_NAMES = {
 }
 
 
-def _wire_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of element) of the DER element at `offset`; ValueError when malformed."""
-    if offset + 2 > len(data):
-        raise ValueError('truncated DER')
-    tag, length = data[offset], data[offset + 1]
-    start = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise ValueError('bad DER length')
-        length = int.from_bytes(data[start : start + count], 'big')
-        start += count
-    end = start + length
-    if end > len(data):
-        raise ValueError('truncated DER')
-    return tag, start, end
-
-
-def _wire_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """(tag, offset, contents start, end) of each element between start and end."""
-    children = []
-    offset = start
-    while offset < end:
-        tag, content, stop = _wire_tlv(data, offset)
-        children.append((tag, offset, content, stop))
-        offset = stop
-    return children
-
-
 def certificate_subject_der(der: bytes) -> bytes:
     """The certificate's subject Name exactly as encoded (tag and length included), as Go's RawSubject."""
-    tag, start, end = _wire_tlv(der, 0)
-    tbs_tag, tbs_start, tbs_end = _wire_tlv(der, start)
-    if tag != 0x30 or tbs_tag != 0x30:
+    certificate, _ = der_read(der, SEQUENCE)
+    fields, _ = der_read(certificate, SEQUENCE)  # tbsCertificate
+    if der_peek(fields, 0xA0):  # [0] version
+        fields = der_element(fields)[3]
+    for _ in range(4):  # serial, signature, issuer, validity
+        fields = der_element(fields)[3]
+    tag, _, subject, _ = der_element(fields)
+    if tag != SEQUENCE:
         raise ValueError('not a certificate')
-    fields = _wire_children(der, tbs_start, tbs_end)
-    if fields and fields[0][0] == 0xA0:  # [0] version
-        fields = fields[1:]
-    if len(fields) < 5 or fields[4][0] != 0x30:  # serial, signature, issuer, validity, subject
-        raise ValueError('not a certificate')
-    _, offset, _, stop = fields[4]
-    return der[offset:stop]
+    return subject
 
 
 def pem_certificate_subjects(data: bytes) -> tuple[bytes, ...]:
@@ -80,35 +52,20 @@ def pem_certificate_subjects(data: bytes) -> tuple[bytes, ...]:
     return tuple(subjects)
 
 
-def _wire_oid(content: bytes) -> str:
-    if not content:
-        return ''
-    parts = [*divmod(content[0], 40)] if content[0] < 80 else [2, content[0] - 80]
-    value = 0
-    for byte in content[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return '.'.join(map(str, parts))
-
-
 def display_name(name: bytes) -> str:
     """A DistinguishedName for messages, most significant attribute first (CN=kubernetes-ca,O=example)."""
     try:
-        tag, start, end = _wire_tlv(name, 0)
-        if tag != 0x30:
-            raise ValueError('not a Name')
+        rdns, _ = der_read(name, SEQUENCE)
         shown = []
-        for _, _, set_start, set_end in _wire_children(name, start, end):
-            for _, _, ava_start, ava_end in _wire_children(name, set_start, set_end):
-                (_, _, oid_start, oid_end), (value_tag, _, value_start, value_end) = _wire_children(
-                    name, ava_start, ava_end
-                )[:2]
-                oid = _wire_oid(name[oid_start:oid_end])
+        while rdns:
+            rdn, rdns = der_read(rdns, SET)
+            while rdn:
+                attribute, rdn = der_read(rdn, SEQUENCE)
+                arcs, attribute = der_oid(attribute)
+                value_tag, value, _, _ = der_element(attribute)
+                oid = '.'.join(map(str, arcs))
                 codec = 'utf-16-be' if value_tag == 0x1E else 'utf-8'
-                value = name[value_start:value_end].decode(codec, 'replace')
-                shown.append(f'{_ATTRIBUTE_NAMES.get(oid, oid)}={value}')
+                shown.append(f'{_ATTRIBUTE_NAMES.get(oid, oid)}={value.decode(codec, "replace")}')
         return ','.join(reversed(shown)) or '(empty name)'
     except (ValueError, IndexError):
         return f'(undecodable name, {len(name)} bytes)'
