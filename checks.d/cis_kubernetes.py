@@ -9,6 +9,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/access.py
     datadog_checks/cis_kubernetes/procfs.py
     datadog_checks/cis_kubernetes/processes.py
+    datadog_checks/cis_kubernetes/process_table.py
     datadog_checks/cis_kubernetes/files_in_root.py
     datadog_checks/cis_kubernetes/distributions/setting.py
     datadog_checks/cis_kubernetes/distributions/k3s.py
@@ -692,6 +693,28 @@ def process_name(procfs: str, pid: int) -> str:
         return ''
 
 
+@dataclass(frozen=True)
+class ProcessStat:
+    """What /proc/<pid>/stat says of a process (proc(5)): one read, where psutil makes three (its stat twice and the
+    boot time from /proc/stat)."""
+
+    name: str  # comm, as /proc/<pid>/comm shows it (fs/proc/array.c proc_task_name, unescaped in both)
+    state: str  # R, S, D, Z (zombie), X (dead)...
+    ppid: int
+    start_ticks: int  # starttime, in clock ticks after boot: with the pid, which process this is
+
+
+def process_stat(procfs: str, pid: int) -> ProcessStat:
+    """OSError when the process is gone, ValueError when the file is not what proc(5) says."""
+    raw = read_proc_bytes(procfs, pid, 'stat', limit=4096)
+    name_end = raw.rfind(b')')  # comm may hold spaces and parentheses: it ends at the last ')'
+    fields = raw[name_end + 2 :].split()
+    if raw.find(b' (') < 0 or name_end < 0 or len(fields) < 20:
+        raise ValueError(f'{procfs}/{pid}/stat is not as proc(5) describes it')
+    name = raw[raw.index(b' (') + 2 : name_end].decode('utf-8', 'replace')
+    return ProcessStat(name, fields[0].decode('ascii', 'replace'), int(fields[1]), int(fields[19]))
+
+
 def process_environment(procfs: str, pid: int) -> dict[str, str]:
     """The environment the process started with."""
     try:
@@ -725,8 +748,8 @@ def process_credentials(procfs: str, pid: int) -> Credentials | None:
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/processes.py
-# Finding kube-apiserver processes: what a process is (its program, a multi-call binary's subcommand), never text in
-# another process's arguments.
+# What a process is: kube-apiserver (its program, a multi-call binary's subcommand, never text in another process's
+# arguments), a witness of a control plane, or neither. process_table.py decides which processes to look at.
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -757,6 +780,7 @@ EMBEDDING_PROGRAMS = {
 }
 # Processes whose presence says this node runs (or should run) a control plane.
 WITNESS_PROGRAMS = frozenset({'kubelet'})  # and `rke2 server`, `k0s controller`: see witness()
+SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
 COMM_MAX_LENGTH = 15  # the kernel cuts process names (comm) to 15 characters
 FALSE_WORDS = frozenset({'0', 'f', 'F', 'false', 'FALSE', 'False'})  # Go's strconv.ParseBool, as pflag reads a bool
 
@@ -764,7 +788,7 @@ FALSE_WORDS = frozenset({'0', 'f', 'F', 'false', 'FALSE', 'False'})  # Go's strc
 @dataclass(frozen=True)
 class ApiserverProcess:
     pid: int
-    create_time: float
+    start_ticks: int  # when it started (clock ticks after boot): with the pid, which process this is
     name: str
     args: tuple[str, ...]  # the apiserver's arguments, without the program (and subcommand)
     flags: Mapping[str, str] = field(repr=False, compare=False, hash=False, default_factory=dict)
@@ -869,49 +893,63 @@ def disables_apiserver(args: Sequence[str]) -> bool:
     return value not in FALSE_WORDS
 
 
-PROCESS_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ProcessLookupError, OSError)
-
-
 def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
     """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
     try:
-        comm = process_name(procfs, pid)
-        identity = identify(comm, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
-        if identity is None:
-            return None
-        kind, args, hidden = identity
-        process = psutil.Process(pid)
-        create_time, ppid = process.create_time(), process.ppid()
-    except PROCESS_GONE:
+        stat = process_stat(procfs, pid)
+        identity = identify(stat.name, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
+    except (OSError, ValueError):
         return None
+    if identity is None:
+        return None
+    kind, args, hidden = identity
     return ApiserverProcess(
         pid=pid,
-        create_time=create_time,
-        name=comm,
+        start_ticks=stat.start_ticks,
+        name=stat.name,
         args=args,
         flags=effective_flags(args),
         kind=kind,
         args_hidden=hidden,
-        ppid=ppid,
-        parent=process_name(procfs, ppid),
+        ppid=stat.ppid,
+        parent=process_name(procfs, stat.ppid),
     )
 
 
-def _program(proc_fd: int, pid: str) -> str:
-    """Cheap first look: the executable's name (one readlink), or the process name when the executable is hidden."""
+def is_same_process_running(procfs: str, process: ApiserverProcess) -> bool:
+    """The same process (pid and start time) still runs: not gone, not a zombie, its pid not reused."""
     try:
-        return os.readlink(pid + '/exe', dir_fd=proc_fd).rsplit('/', 1)[-1].removesuffix(' (deleted)')
-    except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
-        try:
-            fd = os.open(pid + '/comm', os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-        except OSError:
-            return ''
-        try:
-            return os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
-        finally:
-            os.close(fd)
-    except OSError:  # gone, a zombie or a kernel thread: no executable
-        return ''
+        stat = process_stat(procfs, process.pid)
+    except (OSError, ValueError):
+        return False
+    return stat.start_ticks == process.start_ticks and stat.state not in ('Z', 'X')
+
+
+# --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/process_table.py
+# The process table across scans: which processes to look at, at what cost. processes.py says what each one is.
+#
+# A first scan costs one listing of /proc and one readlink of each process's executable, what any scan must do. A
+# rescan looks only at processes it has not seen, and at those that matter; most rescans do not even list /proc.
+# --------------------------------------------------------------------------------------------------------------
+
+
+# Programs that may exec() kube-apiserver in place, keeping their pid (`sh -c "exec kube-apiserver ..."`, `env`,
+# `nice`...): a process seen as one of these is looked at again at every scan.
+EXEC_WRAPPERS = frozenset(
+    {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
+)
+# What a scan does with a process, by the name of its executable: identify it, see whether it witnesses a control
+# plane, or look at it again at every scan (an exec wrapper); any other process is set aside until its pid is reused.
+LOOK_CLOSER = {
+    **dict.fromkeys(CANDIDATE_NAMES, 'candidate'),
+    **dict.fromkeys(WITNESS_PROGRAMS | SUPERVISOR_NAMES, 'witness'),
+    **dict.fromkeys(EXEC_WRAPPERS, 'wrapper'),
+}
+FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
+MAX_NEW_PIDS = 2048  # more processes created since the last scan than this: list /proc instead
+_read_exe = os.readlink  # the one system call a scan makes per process (tests count it)
+MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -926,22 +964,6 @@ class ProcessScan:
 def scan_processes(procfs: str) -> ProcessScan:
     """One full pass over the process table."""
     return ProcessTable().scan(procfs, full=True)
-
-
-# Programs that may exec() kube-apiserver in place, keeping their pid (`sh -c "exec kube-apiserver ..."`, `env`,
-# `nice`...): a process seen as one of these is looked at again at every scan.
-EXEC_WRAPPERS = frozenset(
-    {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
-)
-SUPERVISOR_NAMES = frozenset({'rke2', 'k0s'})  # executables of the supervisors that witness a control plane
-# What a scan does with a process, by the name of its executable: identify it, see whether it witnesses a control
-# plane, or look at it again at every scan (an exec wrapper); any other process is set aside until its pid is reused.
-LOOK_CLOSER = {
-    **dict.fromkeys(CANDIDATE_NAMES, 'candidate'),
-    **dict.fromkeys(WITNESS_PROGRAMS | SUPERVISOR_NAMES, 'witness'),
-    **dict.fromkeys(EXEC_WRAPPERS, 'wrapper'),
-}
-FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
 
 
 class ProcessTable:
@@ -962,48 +984,72 @@ class ProcessTable:
     """
 
     def __init__(self) -> None:
-        self._quiet: dict[str, int] = {}  # pid -> /proc/<pid> inode of a process seen to be none of those
-        self._recheck: dict[str, int] = {}  # pid -> inode of the processes looked at again at every scan
+        # pid -> /proc/<pid> inode of a process seen to be none of those; None where the first pass did not read it
+        self._quiet: dict[str, int | None] = {}
+        self._recheck: dict[str, int | None] = {}  # pid -> inode of the processes looked at again at every scan
         self._scans = 0
         self._pids: PidCounters | None = None  # the kernel's pid counters at the last scan
         self._listed = (1, True)  # (processes listed, pid 1 among them) at the last listing of /proc
 
     def scan(self, procfs: str, full: bool = False) -> ProcessScan:
+        first = self._scans == 0
         full = full or self._scans % FULL_SCAN_EVERY == 0
         self._scans += 1
         proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             counters = pid_counters(proc_fd)
             new_pids = None if full else pids_handed_out(self._pids, counters)
-            if new_pids is None:
-                entries = _listing(proc_fd)
-                self._listed = (len(entries), any(pid == '1' for pid, _ in entries))
-                known = {} if full else self._quiet
+            if first:  # the listing without inodes, a third cheaper: only a later listing compares them (once)
+                pids = _pids(proc_fd)
+                inodes, known = dict.fromkeys(pids), None
+            elif new_pids is None:
+                inodes = _listing(proc_fd)
+                pids, known = list(inodes), None if full else self._quiet
             else:  # no listing: a process created since the last scan has one of the pids handed out since
-                entries = [*self._recheck.items(), *_entries(proc_fd, new_pids)]
-                known = {}
-            scan = self._look(procfs, proc_fd, entries, known, listing=new_pids is None)
+                inodes = {**self._recheck, **_entries(proc_fd, new_pids)}
+                pids, known = list(inodes), None
+            scan = self._look(procfs, proc_fd, pids, inodes, known, listing=new_pids is None)
         finally:
             os.close(proc_fd)
         self._pids = counters
         return scan
 
-    def _look(self, procfs: str, proc_fd: int, entries, known: dict[str, int], listing: bool) -> ProcessScan:
-        found = []
-        witnesses = set()
-        supervisors: list[tuple[str, int]] = []
-        quiet: dict[str, int] = {}
-        recheck: dict[str, int] = {}
-        for pid, inode in entries:
-            if known.get(pid) == inode:
-                quiet[pid] = inode
+    def _look(self, procfs: str, proc_fd: int, pids, inodes, known, listing: bool) -> ProcessScan:
+        """Look at `pids` (with the inode of each in `inodes`), skipping those `known` with the same inode."""
+        # The loop is the whole cost of a first scan beyond the floor (a listing and a readlink per process): it makes
+        # no call but the readlink, and names each executable once, since processes share executables.
+        kinds: dict[str, str | None] = {}  # executable path -> what LOOK_CLOSER says of it, for this scan
+        closer: list[tuple[str, str, str]] = []  # (pid, kind, program) of the processes to look at closer
+        read_exe = _read_exe
+        for pid in pids:
+            if known is not None and known.get(pid, MISSING) == inodes[pid]:
                 continue
-            program = _program(proc_fd, pid)
-            kind = LOOK_CLOSER.get(program)
-            if kind is None:  # any other program, a kernel thread, a zombie: none ever becomes an apiserver
-                quiet[pid] = inode
+            try:
+                exe = read_exe(pid + '/exe', dir_fd=proc_fd)
+            except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
+                program = _comm(proc_fd, pid)
+                kind = LOOK_CLOSER.get(program)
+            except OSError:  # gone, a zombie or a kernel thread: no executable
                 continue
-            recheck[pid] = inode
+            else:
+                program = ''
+                kind = kinds.get(exe, MISSING)
+                if kind is MISSING:
+                    kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe))
+            if kind is not None:  # any other program never becomes an apiserver: it is set aside
+                closer.append((pid, kind, program or program_name(exe)))
+        recheck = {pid: inodes[pid] for pid, _, _ in closer}
+        quiet = dict(inodes)
+        for pid in recheck:
+            del quiet[pid]
+        if listing:  # pids no longer listed are forgotten
+            self._quiet = quiet
+            self._listed = (len(inodes), '1' in inodes)
+        else:
+            self._quiet.update(quiet)
+        self._recheck = recheck
+        found, witnesses, supervisors = [], set(), []
+        for pid, kind, program in closer:
             if kind == 'candidate':
                 process = read_apiserver_process(procfs, int(pid))
                 if process is not None:
@@ -1014,11 +1060,6 @@ class ProcessTable:
                     witnesses.add(seen)
                     if seen in SUPERVISOR_NAMES:
                         supervisors.append((seen, int(pid)))
-        if listing:
-            self._quiet = quiet  # pids no longer listed are forgotten
-        else:
-            self._quiet.update(quiet)
-        self._recheck = recheck
         listed, sees_others = self._listed
         return ProcessScan(
             apiservers=tuple(found),
@@ -1029,23 +1070,44 @@ class ProcessTable:
         )
 
 
-def _listing(proc_fd: int) -> list[tuple[str, int]]:
+def program_name(exe: str) -> str:
+    """The program's name from its executable's path (a process name, for a hidden executable, is its own)."""
+    return exe.rsplit('/', 1)[-1].removesuffix(' (deleted)')
+
+
+def _pids(proc_fd: int) -> list[str]:
+    return [name for name in os.listdir(proc_fd) if name.isdigit()]
+
+
+def _listing(proc_fd: int) -> dict[str, int]:
+    """pid -> inode of /proc/<pid>, for every process listed."""
     with os.scandir(proc_fd) as listing:  # what psutil.pids() lists, without its failure on an empty listing
-        return [(entry.name, entry.inode()) for entry in listing if entry.name.isdigit()]
+        return {entry.name: entry.inode() for entry in listing if entry.name.isdigit()}
 
 
-def _entries(proc_fd: int, pids) -> list[tuple[str, int]]:
-    """(pid, inode of /proc/<pid>) of those of `pids` that exist."""
-    entries = []
+def _entries(proc_fd: int, pids) -> dict[str, int]:
+    """pid -> inode of /proc/<pid>, for those of `pids` that exist."""
+    entries = {}
     for pid in map(str, pids):
         try:
-            entries.append((pid, os.stat(pid, dir_fd=proc_fd, follow_symlinks=False).st_ino))
+            entries[pid] = os.stat(pid, dir_fd=proc_fd, follow_symlinks=False).st_ino
         except OSError:
             continue
     return entries
 
 
-MAX_NEW_PIDS = 2048  # more processes created since the last scan than this: list /proc instead
+def _comm(proc_fd: int, pid: str) -> str:
+    """The process's name, for when its executable is hidden; '' when it is gone."""
+    try:
+        fd = os.open(pid + '/comm', os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
+    except OSError:
+        return ''
+    try:
+        return os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
+    except OSError:
+        return ''
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -1106,14 +1168,6 @@ def _witness(procfs: str, pid: str, program: str) -> str | None:
     except OSError:
         return None
     return witness(comm, argv, cgroup)
-
-
-def is_same_process_running(process: ApiserverProcess) -> bool:
-    try:
-        current = psutil.Process(process.pid)
-        return current.create_time() == process.create_time and current.status() != psutil.STATUS_ZOMBIE
-    except PROCESS_GONE:
-        return False
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -3569,18 +3623,47 @@ def _diag_replies(link, family: int, found: list[tuple[str, int, int]]) -> bool:
     return False
 
 
-def socket_inodes(procfs: str, pid: int) -> set[int]:
-    """Inodes of the sockets the process holds open (PermissionError without ptrace access to it)."""
-    inodes = set()
+EARLY_FDS = 64  # fds 0-63: where a server's listening sockets are (it opens them as it starts)
+
+
+def socket_inodes(procfs: str, pid: int, among: set[int] | None = None) -> set[int]:
+    """Inodes of the sockets the process holds open, or only those `among` the given ones (PermissionError without
+    ptrace access to it).
+
+    With `among`, its first fds are read before any listing: a server opens its listening sockets as it starts, so
+    they get low fd numbers (the kernel hands out the lowest free one), and the thousands of connections a busy
+    apiserver holds come after; listing /proc/<pid>/fd alone would cost more than those few reads. That order is
+    inferred (k8s.io/apiserver's SecureServingOptions.ApplyTo creates the listener while the server is configured,
+    before it serves), not seen in a listing of a real apiserver's fds: a listener with a high fd number is still
+    found, by the whole walk (tests/test_wire.py: the Go apiserver holding thousands of connections opened after its
+    listener, and before it).
+    """
     fd_dir = f'{procfs}/{pid}/fd'
+    inodes = set()
+    if among:
+        for fd in range(EARLY_FDS):
+            inode = _socket_inode(f'{fd_dir}/{fd}')
+            if inode in among:
+                inodes.add(inode)
+                if len(inodes) == len(among):
+                    return inodes
     for fd in os.listdir(fd_dir):
-        try:
-            target = os.readlink(f'{fd_dir}/{fd}')
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith('socket:['):
-            inodes.add(int(target[8:-1]))
+        inode = _socket_inode(f'{fd_dir}/{fd}')
+        if inode is not None and (among is None or inode in among):
+            inodes.add(inode)
     return inodes
+
+
+def _socket_inode(path: str) -> int | None:
+    """The inode of the socket an fd link points to; None for another kind of file or an fd not open (PermissionError
+    without ptrace access to the process)."""
+    try:
+        target = os.readlink(path)
+    except PermissionError:
+        raise
+    except OSError:
+        return None  # not open, or closed meanwhile
+    return int(target[8:-1]) if target.startswith('socket:[') else None
 
 
 def same_network_namespace(procfs: str, pid: int) -> bool | None:
@@ -3595,11 +3678,14 @@ def find_listener(procfs: str, process: ApiserverProcess) -> Listener:
     """The apiserver's own listening socket on its secure port, and the loopback address to probe it on."""
     port, bind = expected_listener(process)
     try:
-        owned = socket_inodes(procfs, process.pid)
         same_namespace = same_network_namespace(procfs, process.pid)
         sockets = diag_listening_sockets() if same_namespace else None
         if sockets is None:
             sockets = listening_sockets(procfs, process.pid)
+        on_port = {inode for _, p, inode in sockets if p == port}
+        owned = socket_inodes(procfs, process.pid, on_port) if on_port else set()
+        if not owned:  # none of its own on its port: which ports it does listen on, for the message
+            owned = socket_inodes(procfs, process.pid)
     except PermissionError as e:
         return Listener(port, bind, '', 'privileges', str(e))
     except OSError as e:
@@ -4290,10 +4376,10 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
         self._process_table = ProcessTable()  # rescans look only at what changed
-        self._credentials: dict[tuple[int, float], Credentials] = {}  # each apiserver's, read once
+        self._credentials: dict[tuple[int, int], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
-        self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
+        self._client_ca: dict[tuple[int, int], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
         self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
         self._scanned = False
@@ -4305,7 +4391,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
         # The wire: per apiserver, its last probe, the file's subjects then, and those missing at the probe before.
-        self._wire: dict[tuple[int, float], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
+        self._wire: dict[tuple[int, int], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
         self._wire_subjects: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}  # CA file -> (content, subjects)
         self._wire_next = 0.0  # monotonic time of the next due probe
 
@@ -4374,7 +4460,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             not self._scanned
             or self._runs_since_scan >= self.settings.rescan_every
             or (self._had_apiserver and not self._apiservers)
-            or not all(is_same_process_running(p) for p in self._apiservers)
+            or not all(is_same_process_running(procfs, p) for p in self._apiservers)
         ):
             self._scan(procfs)
         return self._apiservers
@@ -4390,7 +4476,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         known = {}
         self._manifests = {}
         for process in list(self._apiservers):
-            key = (process.pid, process.create_time)
+            key = (process.pid, process.start_ticks)
             setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
             if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
                 self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
@@ -4403,7 +4489,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
                     if text not in self._secrets:
                         self._secrets.add(text)
                         self.register_secret(text)
-            setting = known[(process.pid, process.create_time)]
+            setting = known[(process.pid, process.start_ticks)]
             manifest = self._manifest_of(procfs, process, setting)
             if manifest is not None:
                 self._manifests[process.pid] = manifest
@@ -4432,9 +4518,9 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return path, manifest.value
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
-        setting = self._client_ca[(process.pid, process.create_time)]
+        setting = self._client_ca[(process.pid, process.start_ticks)]
         base = f'{procfs}/{process.pid}'
-        key = (process.pid, process.create_time)
+        key = (process.pid, process.start_ticks)
         credentials = self._credentials.get(key)
         if credentials is None:  # read once per process: an apiserver does not change its ids or capabilities
             credentials = process_credentials(procfs, process.pid)
@@ -4520,7 +4606,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             self._wire_next = monotonic + self.settings.wire_probe_interval
         known, combined, verified = {}, [], []
         for process, finding in zip(apiservers, findings, strict=True):
-            key = (process.pid, process.create_time)
+            key = (process.pid, process.start_ticks)
             subjects = self._file_subjects(procfs, process, finding)
             last = self._wire.get(key)
             if due or last is None:

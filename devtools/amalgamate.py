@@ -37,6 +37,7 @@ READING_ORDER = (
     'scrubbing',
     'procfs',
     'processes',
+    'process_table',
     'files_in_root',
     'distributions',
     'certificates',

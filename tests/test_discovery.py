@@ -10,8 +10,9 @@ import textwrap
 import pytest
 
 from datadog_checks.base import AgentCheck
-from datadog_checks.cis_kubernetes import processes
-from datadog_checks.cis_kubernetes.processes import FULL_SCAN_EVERY, ApiserverProcess, ProcessTable
+from datadog_checks.cis_kubernetes import process_table
+from datadog_checks.cis_kubernetes.process_table import FULL_SCAN_EVERY, ProcessTable
+from datadog_checks.cis_kubernetes.processes import ApiserverProcess
 from devtools import standin
 from tests.conftest import needs_standins
 
@@ -83,27 +84,48 @@ def fake_procfs(tmp_path, monkeypatch):
     procfs = str(tmp_path / 'proc')
     os.makedirs(procfs)
     looked_at: list[str] = []
-    real_program = processes._program
+    real_read_exe = process_table._read_exe
 
-    def program(proc_fd, pid):
-        looked_at.append(pid)
-        return real_program(proc_fd, pid)
+    def read_exe(path, dir_fd):
+        looked_at.append(path.split('/')[0])
+        return real_read_exe(path, dir_fd=dir_fd)
 
     def apiserver(procfs_path, pid):  # identity itself is tested elsewhere; here, what is looked at and when
-        return ApiserverProcess(pid=pid, create_time=0.0, name='kube-apiserver', args=())
+        return ApiserverProcess(pid=pid, start_ticks=0, name='kube-apiserver', args=())
 
-    monkeypatch.setattr(processes, '_program', program)
-    monkeypatch.setattr(processes, 'read_apiserver_process', apiserver)
+    monkeypatch.setattr(process_table, '_read_exe', read_exe)
+    monkeypatch.setattr(process_table, 'read_apiserver_process', apiserver)
     return procfs, looked_at
+
+
+def scanned(procfs: str) -> ProcessTable:
+    """A table past its first scan and the first listing after it: the first scan lists /proc without inodes (a
+    third cheaper), so the first listing that compares them looks at every process once."""
+    table = ProcessTable()
+    table.scan(procfs)
+    table.scan(procfs)
+    return table
+
+
+def test_the_first_listing_after_the_first_scan_looks_at_everything_once(fake_procfs):
+    procfs, looked_at = fake_procfs
+    for pid in range(1, 201):
+        fake_process(procfs, pid, '/usr/bin/sleep')
+    table = ProcessTable()
+    counts = []
+    for _ in range(3):
+        looked_at.clear()
+        table.scan(procfs)
+        counts.append(len(looked_at))
+    assert counts == [200, 200, 0]
+    assert set(table._quiet.values()) == {os.stat(f'{procfs}/{pid}').st_ino for pid in range(1, 201)}
 
 
 def test_rescan_looks_only_at_processes_it_has_not_seen(fake_procfs):
     procfs, looked_at = fake_procfs
     for pid in range(1, 201):
         fake_process(procfs, pid, '/usr/bin/sleep')
-    table = ProcessTable()
-    table.scan(procfs)
-    assert len(looked_at) == 200
+    table = scanned(procfs)
     looked_at.clear()
     fake_process(procfs, 500, APISERVER)
     scan = table.scan(procfs)
@@ -114,8 +136,7 @@ def test_a_process_whose_proc_directory_changed_is_looked_at_again(fake_procfs):
     """A pid reused by a new process has a new /proc/<pid> inode (the kernel fact above): here, a new directory."""
     procfs, looked_at = fake_procfs
     fake_process(procfs, 7, '/usr/bin/sleep')
-    table = ProcessTable()
-    table.scan(procfs)
+    table = scanned(procfs)
     os.unlink(f'{procfs}/7/exe')
     os.rmdir(f'{procfs}/7')
     os.makedirs(f'{procfs}/spare')  # keeps the old inode number from being handed out again at once
@@ -129,8 +150,7 @@ def test_exec_wrappers_and_candidates_are_looked_at_at_every_scan(fake_procfs):
     procfs, looked_at = fake_procfs
     fake_process(procfs, 10, '/bin/sh')  # `sh -c "exec kube-apiserver ..."`: same pid, same directory after exec
     fake_process(procfs, 11, '/usr/bin/sleep')
-    table = ProcessTable()
-    table.scan(procfs)
+    table = scanned(procfs)
     fake_process(procfs, 10, APISERVER)  # the exec
     looked_at.clear()
     assert [p.pid for p in table.scan(procfs).apiservers] == [10]
@@ -147,14 +167,13 @@ def test_every_few_scans_everything_is_looked_at_again(fake_procfs):
         looked_at.clear()
         table.scan(procfs)
         counts.append(len(looked_at))
-    assert counts == ([3] + [0] * (FULL_SCAN_EVERY - 1)) * 2 + [3]
+    assert counts == [3, 3] + [0] * (FULL_SCAN_EVERY - 2) + [3] + [0] * (FULL_SCAN_EVERY - 1) + [3]
 
 
 def test_a_process_that_exits_is_forgotten(fake_procfs):
     procfs, looked_at = fake_procfs
     fake_process(procfs, 5, '/usr/bin/sleep')
-    table = ProcessTable()
-    table.scan(procfs)
+    table = scanned(procfs)
     assert table._quiet
     os.unlink(f'{procfs}/5/exe')
     os.rmdir(f'{procfs}/5')
@@ -165,12 +184,21 @@ def test_a_process_that_exits_is_forgotten(fake_procfs):
 # -- in the check, with real processes ---------------------------------------------------------------------------------
 
 
-def counters_now() -> processes.PidCounters:
+def counters_now() -> process_table.PidCounters:
     fd = os.open('/proc', os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return processes.pid_counters(fd)
+        return process_table.pid_counters(fd)
     finally:
         os.close(fd)
+
+
+def count_listings(monkeypatch) -> list[str]:
+    """The listings of /proc the table makes from now on, with inodes or without."""
+    listings = []
+    for name in ('_listing', '_pids'):
+        real = getattr(process_table, name)
+        monkeypatch.setattr(process_table, name, lambda fd, name=name, real=real: listings.append(name) or real(fd))
+    return listings
 
 
 @pytest.mark.parametrize(
@@ -179,15 +207,15 @@ def counters_now() -> processes.PidCounters:
         ((100, 1000, 4194304), (105, 1007, 4194304), [101, 102, 103, 104, 105]),
         ((100, 1000, 4194304), (100, 1000, 4194304), []),
         ((4194302, 1000, 4194304), (301, 1004, 4194304), [4194303, *range(1, 302)]),  # wrapped
-        ((100, 1000, 4194304), (105, 1000 + processes.MAX_NEW_PIDS + 1, 4194304), None),  # too many forks
+        ((100, 1000, 4194304), (105, 1000 + process_table.MAX_NEW_PIDS + 1, 4194304), None),  # too many forks
         ((100, 1000, 4194304), (105, 999, 4194304), None),  # the fork counter went back: not the same boot
         ((100, 1000, 1024), (105, 1007, 1024), None),  # pid_max too small to rule out a full cycle
         (None, (105, 1007, 4194304), None),
     ],
 )
 def test_pids_handed_out_since_the_last_scan(before, now, pids):
-    before = before and processes.PidCounters(*before)
-    got = processes.pids_handed_out(before, processes.PidCounters(*now))
+    before = before and process_table.PidCounters(*before)
+    got = process_table.pids_handed_out(before, process_table.PidCounters(*now))
     assert (None if got is None else list(got)) == pids
 
 
@@ -197,9 +225,7 @@ def test_a_new_apiserver_is_found_without_listing_proc(make_check, dd_run_check,
     check = make_check({'rescan_every': 1})
     dd_run_check(check)  # the first, full scan
     dd_run_check(check)
-    listings = []
-    real_listing = processes._listing
-    monkeypatch.setattr(processes, '_listing', lambda fd: listings.append(1) or real_listing(fd))
+    listings = count_listings(monkeypatch)
     apiserver = standin.start([APISERVER, '--client-ca-file='])
     try:
         aggregator.reset()
@@ -221,9 +247,7 @@ def test_an_apiserver_that_reuses_a_pid_after_the_pids_wrap_is_found_at_the_next
     check = make_check({'rescan_every': 1})
     dd_run_check(check)  # the first, full scan
     dd_run_check(check)
-    listings = []
-    real_listing = processes._listing
-    monkeypatch.setattr(processes, '_listing', lambda fd: listings.append(1) or real_listing(fd))
+    listings = count_listings(monkeypatch)
     apiserver = standin.start([APISERVER, '--client-ca-file='])
     try:
         assert apiserver.pid < quiet.pid  # handed out after the wrap

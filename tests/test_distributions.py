@@ -441,14 +441,14 @@ def test_manifest_that_matches_the_running_apiserver_changes_nothing(
 
 def test_kind_is_kubeadm_inside_a_node_container(tmp_path):
     flags = effective_flags(['--client-ca-file=/etc/kubernetes/pki/ca.crt'])
-    process = ApiserverProcess(pid=1, create_time=0, name='kube-apiserver', args=(), flags=flags)
+    process = ApiserverProcess(pid=1, start_ticks=0, name='kube-apiserver', args=(), flags=flags)
     assert detect_distribution(process, str(tmp_path)) == 'kubeadm'
     (tmp_path / 'kind').mkdir()
     assert detect_distribution(process, str(tmp_path)) == 'kind'
 
 
 def test_k0s_is_known_by_its_controller_parent():
-    process = ApiserverProcess(pid=1, create_time=0, name='kube-apiserver', args=(), flags={}, parent='k0s')
+    process = ApiserverProcess(pid=1, start_ticks=0, name='kube-apiserver', args=(), flags={}, parent='k0s')
     assert detect_distribution(process, '/nonexistent') == 'k0s'
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from datadog_checks.cis_kubernetes.distributions.client_ca import detect_distribution
 from datadog_checks.cis_kubernetes.flags import effective_flags
+from datadog_checks.cis_kubernetes.process_table import scan_processes
 from datadog_checks.cis_kubernetes.processes import (
     CANDIDATE_NAMES,
     COMM_MAX_LENGTH,
@@ -23,7 +24,6 @@ from datadog_checks.cis_kubernetes.processes import (
     ApiserverProcess,
     identify,
     might_be_apiserver,
-    scan_processes,
     witness,
 )
 from devtools import render_identities, standin
@@ -117,7 +117,7 @@ def test_distribution_of_the_row_from_its_flags_and_parent(row, tmp_path):
     kind, args, _ = identify(row['comm'], render_identities.cmdline_of(row))
     process = ApiserverProcess(
         pid=1,
-        create_time=0.0,
+        start_ticks=0,
         name=row['comm'],
         args=args,
         flags=effective_flags(args),

@@ -15,7 +15,7 @@ from datadog_checks.cis_kubernetes.procfs import split_cmdline
 from datadog_checks.cis_kubernetes.reporting import compliance_status
 from devtools import certs
 
-PROCESS = ApiserverProcess(pid=42, create_time=0.0, name='kube-apiserver', args=())
+PROCESS = ApiserverProcess(pid=42, start_ticks=0, name='kube-apiserver', args=())
 
 
 # -- identity ---------------------------------------------------------------------------------------------------

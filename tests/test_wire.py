@@ -212,6 +212,30 @@ def test_netlink_and_proc_show_the_same_listening_sockets(serve, pki):
     assert {('::', dual.port), ('127.0.0.1', loopback.port)} <= ports
 
 
+@pytest.mark.parametrize('listener_first', [True, False], ids=['listener-first', 'connections-first'])
+def test_the_listener_is_found_among_thousands_of_connections(
+    make_check, dd_run_check, aggregator, serve, pki, monkeypatch, listener_first
+):
+    """A busy apiserver holds thousands of connections: its fds are read lowest first, and the walk stops at its
+    listener, which it opened as it started; one opened after them all is still found."""
+    ca = write(f'{pki}/client-ca.crt', certs.valid_ca())
+    order = [] if listener_first else ['--connections-first']
+    server = serve(f'--client-ca-file={ca}', '--connections=1500', *order)
+    process = read_apiserver_process('/proc', server.pid)
+    fds = len(os.listdir(f'/proc/{server.pid}/fd'))
+    read, real_readlink = [], os.readlink
+    monkeypatch.setattr(os, 'readlink', lambda path, *a, **k: read.append(path) or real_readlink(path, *a, **k))
+    listener = find_listener('/proc', process)
+    monkeypatch.undo()
+    fds_read = [path for path in read if f'/{server.pid}/fd/' in path]
+    assert (listener.port, listener.probe_host) == (server.port, '127.0.0.1')
+    assert fds > 3000
+    assert len(fds_read) < 20 if listener_first else len(fds_read) > 3000
+    _, sc = run(make_check, dd_run_check, aggregator)
+    assert sc.status == AgentCheck.OK
+    assert wire_gauge(aggregator) == (1, 'yes', 'advertised')
+
+
 def test_no_certificate_request_is_critical_whatever_the_configuration_says(
     make_check, dd_run_check, aggregator, serve, pki
 ):

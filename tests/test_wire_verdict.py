@@ -22,7 +22,7 @@ from devtools import certs
 CA = certs.certificate('kubernetes-ca')
 OTHER = certs.certificate('other-ca')
 CA_NAME, OTHER_NAME = CA.subject.public_bytes(), OTHER.subject.public_bytes()
-PROCESS = ApiserverProcess(pid=42, create_time=1.0, name='kube-apiserver', args=())
+PROCESS = ApiserverProcess(pid=42, start_ticks=1, name='kube-apiserver', args=())
 PASS = Finding(OK, 'PASS: kube-apiserver (pid 42) authenticates clients against /pki/ca.crt.', PROCESS, '/pki/ca.crt')
 ADDRESS = '127.0.0.1:6443'
 
@@ -146,8 +146,17 @@ def test_kernel_socket_addresses():
     ],
 )
 def test_expected_listener_from_flags_and_distribution_defaults(kind, flags, expected):
-    process = ApiserverProcess(pid=1, create_time=0.0, name='x', args=(), flags=flags, kind=kind)
+    process = ApiserverProcess(pid=1, start_ticks=0, name='x', args=(), flags=flags, kind=kind)
     assert expected_listener(process) == expected
+
+
+def owning(inodes: set[int]):
+    """listeners.socket_inodes of a process holding these socket inodes."""
+
+    def socket_inodes(procfs, pid, among=None):
+        return set(inodes) if among is None else inodes & among
+
+    return socket_inodes
 
 
 @pytest.mark.parametrize(
@@ -161,7 +170,7 @@ def test_expected_listener_from_flags_and_distribution_defaults(kind, flags, exp
     ],
 )
 def test_which_listener_is_probed_and_where(monkeypatch, sockets, expected):
-    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7})
+    monkeypatch.setattr(listeners, 'socket_inodes', owning({7}))
     monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: True)
     monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: sockets)
     monkeypatch.setattr(listeners, '_dual_stack', lambda: True)
@@ -170,7 +179,7 @@ def test_which_listener_is_probed_and_where(monkeypatch, sockets, expected):
 
 
 def test_another_network_namespace_is_read_from_proc_and_not_probed(monkeypatch):
-    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7})
+    monkeypatch.setattr(listeners, 'socket_inodes', owning({7}))
     monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: False)
     monkeypatch.setattr(listeners, 'listening_sockets', lambda procfs, pid: [('127.0.0.1', 6443, 7)])
     monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: pytest.fail('our namespace is not theirs'))
@@ -181,8 +190,8 @@ def test_another_network_namespace_is_read_from_proc_and_not_probed(monkeypatch)
 def test_k3s_is_probed_on_its_embedded_apiserver_not_its_supervisor(monkeypatch):
     # k3s serves its supervisor (RequestClientCert without CAs: an empty list) on 6443 and the embedded apiserver on
     # 127.0.0.1:6444, both sockets of the one `k3s server` process (k3s-io/k3s pkg/daemons/control/server.go).
-    k3s = ApiserverProcess(pid=42, create_time=1.0, name='k3s-server', args=(), kind='k3s', args_hidden=True)
-    monkeypatch.setattr(listeners, 'socket_inodes', lambda procfs, pid: {7, 8})
+    k3s = ApiserverProcess(pid=42, start_ticks=1, name='k3s-server', args=(), kind='k3s', args_hidden=True)
+    monkeypatch.setattr(listeners, 'socket_inodes', owning({7, 8}))
     monkeypatch.setattr(listeners, 'same_network_namespace', lambda procfs, pid: True)
     monkeypatch.setattr(listeners, 'diag_listening_sockets', lambda: [('::', 6443, 7), ('127.0.0.1', 6444, 8)])
     listener = find_listener('/proc', k3s)

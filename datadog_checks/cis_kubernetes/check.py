@@ -39,7 +39,8 @@ from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
 from .listeners import probe_apiserver
-from .processes import ApiserverProcess, ProcessScan, ProcessTable, is_same_process_running
+from .process_table import ProcessScan, ProcessTable
+from .processes import ApiserverProcess, is_same_process_running
 from .procfs import process_credentials
 from .reporting import agent_text, remediation
 from .scrubbing import secret_flag_values
@@ -71,10 +72,10 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
         self._process_table = ProcessTable()  # rescans look only at what changed
-        self._credentials: dict[tuple[int, float], Credentials] = {}  # each apiserver's, read once
+        self._credentials: dict[tuple[int, int], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
-        self._client_ca: dict[tuple[int, float], ClientCaSetting] = {}
+        self._client_ca: dict[tuple[int, int], ClientCaSetting] = {}
         self._manifests: dict[int, tuple[str, str | None]] = {}  # pid -> its static pod manifest and its value
         self._node_manifest: tuple[str | None, str | None, ManifestSetting | None] = (None, None, None)  # no apiserver
         self._scanned = False
@@ -86,7 +87,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
         # The wire: per apiserver, its last probe, the file's subjects then, and those missing at the probe before.
-        self._wire: dict[tuple[int, float], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
+        self._wire: dict[tuple[int, int], tuple[WireResult, tuple[bytes, ...] | None, frozenset[bytes]]] = {}
         self._wire_subjects: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}  # CA file -> (content, subjects)
         self._wire_next = 0.0  # monotonic time of the next due probe
 
@@ -155,7 +156,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             not self._scanned
             or self._runs_since_scan >= self.settings.rescan_every
             or (self._had_apiserver and not self._apiservers)
-            or not all(is_same_process_running(p) for p in self._apiservers)
+            or not all(is_same_process_running(procfs, p) for p in self._apiservers)
         ):
             self._scan(procfs)
         return self._apiservers
@@ -171,7 +172,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         known = {}
         self._manifests = {}
         for process in list(self._apiservers):
-            key = (process.pid, process.create_time)
+            key = (process.pid, process.start_ticks)
             setting = known[key] = self._client_ca.get(key) or client_ca_setting(procfs, process)
             if setting.no_apiserver:  # its distribution's own knob turned the apiserver off (k3s etcd-only server)
                 self.log.debug('%s runs no kube-apiserver: %s', process.label, setting.no_apiserver)
@@ -184,7 +185,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
                     if text not in self._secrets:
                         self._secrets.add(text)
                         self.register_secret(text)
-            setting = known[(process.pid, process.create_time)]
+            setting = known[(process.pid, process.start_ticks)]
             manifest = self._manifest_of(procfs, process, setting)
             if manifest is not None:
                 self._manifests[process.pid] = manifest
@@ -213,9 +214,9 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return path, manifest.value
 
     def _finding(self, procfs: str, process: ApiserverProcess, now: float) -> Finding:
-        setting = self._client_ca[(process.pid, process.create_time)]
+        setting = self._client_ca[(process.pid, process.start_ticks)]
         base = f'{procfs}/{process.pid}'
-        key = (process.pid, process.create_time)
+        key = (process.pid, process.start_ticks)
         credentials = self._credentials.get(key)
         if credentials is None:  # read once per process: an apiserver does not change its ids or capabilities
             credentials = process_credentials(procfs, process.pid)
@@ -301,7 +302,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             self._wire_next = monotonic + self.settings.wire_probe_interval
         known, combined, verified = {}, [], []
         for process, finding in zip(apiservers, findings, strict=True):
-            key = (process.pid, process.create_time)
+            key = (process.pid, process.start_ticks)
             subjects = self._file_subjects(procfs, process, finding)
             last = self._wire.get(key)
             if due or last is None:

@@ -129,18 +129,47 @@ def _diag_replies(link, family: int, found: list[tuple[str, int, int]]) -> bool:
     return False
 
 
-def socket_inodes(procfs: str, pid: int) -> set[int]:
-    """Inodes of the sockets the process holds open (PermissionError without ptrace access to it)."""
-    inodes = set()
+EARLY_FDS = 64  # fds 0-63: where a server's listening sockets are (it opens them as it starts)
+
+
+def socket_inodes(procfs: str, pid: int, among: set[int] | None = None) -> set[int]:
+    """Inodes of the sockets the process holds open, or only those `among` the given ones (PermissionError without
+    ptrace access to it).
+
+    With `among`, its first fds are read before any listing: a server opens its listening sockets as it starts, so
+    they get low fd numbers (the kernel hands out the lowest free one), and the thousands of connections a busy
+    apiserver holds come after; listing /proc/<pid>/fd alone would cost more than those few reads. That order is
+    inferred (k8s.io/apiserver's SecureServingOptions.ApplyTo creates the listener while the server is configured,
+    before it serves), not seen in a listing of a real apiserver's fds: a listener with a high fd number is still
+    found, by the whole walk (tests/test_wire.py: the Go apiserver holding thousands of connections opened after its
+    listener, and before it).
+    """
     fd_dir = f'{procfs}/{pid}/fd'
+    inodes = set()
+    if among:
+        for fd in range(EARLY_FDS):
+            inode = _socket_inode(f'{fd_dir}/{fd}')
+            if inode in among:
+                inodes.add(inode)
+                if len(inodes) == len(among):
+                    return inodes
     for fd in os.listdir(fd_dir):
-        try:
-            target = os.readlink(f'{fd_dir}/{fd}')
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith('socket:['):
-            inodes.add(int(target[8:-1]))
+        inode = _socket_inode(f'{fd_dir}/{fd}')
+        if inode is not None and (among is None or inode in among):
+            inodes.add(inode)
     return inodes
+
+
+def _socket_inode(path: str) -> int | None:
+    """The inode of the socket an fd link points to; None for another kind of file or an fd not open (PermissionError
+    without ptrace access to the process)."""
+    try:
+        target = os.readlink(path)
+    except PermissionError:
+        raise
+    except OSError:
+        return None  # not open, or closed meanwhile
+    return int(target[8:-1]) if target.startswith('socket:[') else None
 
 
 def same_network_namespace(procfs: str, pid: int) -> bool | None:
@@ -155,11 +184,14 @@ def find_listener(procfs: str, process: ApiserverProcess) -> Listener:
     """The apiserver's own listening socket on its secure port, and the loopback address to probe it on."""
     port, bind = expected_listener(process)
     try:
-        owned = socket_inodes(procfs, process.pid)
         same_namespace = same_network_namespace(procfs, process.pid)
         sockets = diag_listening_sockets() if same_namespace else None
         if sockets is None:
             sockets = listening_sockets(procfs, process.pid)
+        on_port = {inode for _, p, inode in sockets if p == port}
+        owned = socket_inodes(procfs, process.pid, on_port) if on_port else set()
+        if not owned:  # none of its own on its port: which ports it does listen on, for the message
+            owned = socket_inodes(procfs, process.pid)
     except PermissionError as e:
         return Listener(port, bind, '', 'privileges', str(e))
     except OSError as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .access import Credentials, credentials_from_status, id_ranges_from_map
 
@@ -44,6 +44,28 @@ def process_name(procfs: str, pid: int) -> str:
         return read_proc_bytes(procfs, pid, 'comm', limit=64).rstrip(b'\n').decode('utf-8', 'replace')
     except OSError:
         return ''
+
+
+@dataclass(frozen=True)
+class ProcessStat:
+    """What /proc/<pid>/stat says of a process (proc(5)): one read, where psutil makes three (its stat twice and the
+    boot time from /proc/stat)."""
+
+    name: str  # comm, as /proc/<pid>/comm shows it (fs/proc/array.c proc_task_name, unescaped in both)
+    state: str  # R, S, D, Z (zombie), X (dead)...
+    ppid: int
+    start_ticks: int  # starttime, in clock ticks after boot: with the pid, which process this is
+
+
+def process_stat(procfs: str, pid: int) -> ProcessStat:
+    """OSError when the process is gone, ValueError when the file is not what proc(5) says."""
+    raw = read_proc_bytes(procfs, pid, 'stat', limit=4096)
+    name_end = raw.rfind(b')')  # comm may hold spaces and parentheses: it ends at the last ')'
+    fields = raw[name_end + 2 :].split()
+    if raw.find(b' (') < 0 or name_end < 0 or len(fields) < 20:
+        raise ValueError(f'{procfs}/{pid}/stat is not as proc(5) describes it')
+    name = raw[raw.index(b' (') + 2 : name_end].decode('utf-8', 'replace')
+    return ProcessStat(name, fields[0].decode('ascii', 'replace'), int(fields[1]), int(fields[19]))
 
 
 def process_environment(procfs: str, pid: int) -> dict[str, str]:

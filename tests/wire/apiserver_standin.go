@@ -10,7 +10,10 @@
 // Test-only flags: --reload-interval (how often the CA files are re-read), --plain-http (serve HTTP, not TLS, on the
 // secure port), --hang (accept connections and never answer), --handshake-log (a file that gets one line per failed
 // TLS handshake, as http.Server's ErrorLog writes "http: TLS handshake error ..."), STANDIN_TLS13_ONLY=1 in the environment (TLS 1.3 only without the flag), --no-client-auth (a process
-// whose client authentication is off whatever its flags say: it reads no CA file and asks for no certificate).
+// whose client authentication is off whatever its flags say: it reads no CA file and asks for no certificate),
+// --connections=N (N loopback TCP connections held open, both ends: 2N socket fds and one more listening socket, as a
+// busy apiserver holds its clients' connections), opened after the secure listener or, with --connections-first,
+// before it (the listener then has a high fd number).
 package main
 
 import (
@@ -101,16 +104,24 @@ func main() {
 	hang := flags.Bool("hang", false, "")
 	handshakeLog := flags.String("handshake-log", "", "")
 	noClientAuth := flags.Bool("no-client-auth", false, "")
+	connections := flags.Int("connections", 0, "")
+	connectionsFirst := flags.Bool("connections-first", false, "")
 	flags.String("authorization-mode", "", "") // accepted and ignored, as other apiserver flags in tests
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	errorLog := log.New(&lineCounter{path: *handshakeLog}, "", 0)
+	if *connectionsFirst {
+		heldConnections = holdConnections(*connections)
+	}
 	address := net.JoinHostPort(*bindAddress, strconv.Itoa(*securePort))
 	listener, err := net.Listen("tcp", address)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if !*connectionsFirst {
+		heldConnections = holdConnections(*connections)
 	}
 	fmt.Println("listening", listener.Addr().String())
 	os.Stdout.Sync()
@@ -165,4 +176,34 @@ func main() {
 	}
 	server.TLSConfig = base
 	server.Serve(tls.NewListener(listener, base))
+}
+
+// heldConnections stay reachable: a net.Conn the garbage collector finds unreachable has its fd closed.
+var heldConnections []net.Conn
+
+// holdConnections opens n loopback TCP connections to a plain listener of its own and keeps both ends open.
+func holdConnections(n int) []net.Conn {
+	if n == 0 {
+		return nil
+	}
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var held []net.Conn
+	for i := 0; i < n; i++ {
+		client, err := net.Dial("tcp", plain.Addr().String())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		server, err := plain.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		held = append(held, client, server)
+	}
+	return held
 }
