@@ -3,14 +3,18 @@
     python -m benchmarks.run                      # 200, 2,000 and 10,000 extra idle processes; a few minutes
     python -m benchmarks.run --counts 50 --quick  # a smoke run
 
-For each count it starts that many idle processes (and stops them afterwards) beside one stand-in kube-apiserver with
-a valid client CA, then measures, in the same process table:
+For each count it starts that many idle processes (and stops them afterwards) beside one stand-in kube-apiserver set
+up as kubeadm sets one up (its flags and its static pod manifest, a valid client CA), then measures, in the same
+process table:
   1. the check's steady-state run() (apiserver known, file unchanged), as the Agent calls it;
   2. its first run() (cold discovery, first parse of the CA file) of a new check instance, alternately with
   3. the floor: list /proc and readlink every process's executable once, the least any scan can do;
   4. kube-bench's audit command: /bin/ps -ef | grep kube-apiserver | grep -v grep;
   5. a naive psutil full scan: psutil.process_iter(['name']) with psutil's process cache cleared;
-  6. the mean of runs 2 to 41 of a new check, at the default rescan_every.
+  6. the mean of runs 2 to 41 of a new check, at the default rescan_every;
+  7. the first run in fresh interpreters that imported what the Agent has loaded before a check runs
+     (datadog_checks.base, yaml) and the check, what the run imports or warms up on first use included; and the floor
+     in as many fresh interpreters, in turn.
 It prints medians and ratios, checks peak memory, and writes results.json and chart.png to --out.
 With Go installed it also measures the wire probe against the Go apiserver (tests/wire): one probe with an ECDSA and
 an RSA serving certificate, a steady-state run with the probe off, not due, and due at every run, and finding the
@@ -33,7 +37,9 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
+from benchmarks.floor import floor
 from datadog_checks.base.stubs import aggregator
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import CisKubernetesCheck
@@ -41,6 +47,7 @@ from devtools import certs, standin, wire_server
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE_BENCH_AUDIT = '/bin/ps -ef | grep kube-apiserver | grep -v grep'
+KUBEADM_MANIFEST = ROOT / 'tests' / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml'
 MEMORY_LIMIT_MB = 10.0
 
 
@@ -79,6 +86,22 @@ def timed(action, repeat: int, before=None) -> list[float]:
     return samples
 
 
+def kubeadm_node(workdir: str) -> tuple[list[str], dict]:
+    """(argv of the stand-in apiserver, the check's instance) for a node as kubeadm sets one up, the commonest
+    self-managed control plane: the apiserver's flags and static pod manifest as kubeadm writes them
+    (tests/data/manifests/kubeadm-kube-apiserver.yaml), the client CA and the host's root under `workdir`."""
+    ca_file = os.path.join(workdir, 'ca.crt')
+    Path(ca_file).write_bytes(certs.valid_ca())
+    text = KUBEADM_MANIFEST.read_text().replace(
+        '--client-ca-file=/etc/kubernetes/pki/ca.crt', f'--client-ca-file={ca_file}'
+    )
+    host = os.path.join(workdir, 'host')
+    Path(host, 'etc/kubernetes/manifests').mkdir(parents=True)
+    Path(host, 'etc/kubernetes/manifests/kube-apiserver.yaml').write_text(text)
+    command = yaml.safe_load(text)['spec']['containers'][0]['command']
+    return ['/usr/local/bin/kube-apiserver', *command[1:]], {'host_root': host}
+
+
 def new_check(instance: dict | None = None) -> CisKubernetesCheck:
     check = CisKubernetesCheck('cis_kubernetes', {}, [instance or {}])
     check.check_id = 'cis_kubernetes:benchmark'
@@ -96,41 +119,32 @@ def clear_submissions() -> None:
     agent_stub.reset()
 
 
-def floor() -> None:
-    """The least any scan can do here: list /proc and readlink every process's executable once."""
-    proc_fd = os.open('/proc', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for name in os.listdir(proc_fd):
-            if name.isdigit():
-                try:  # noqa: SIM105 - the floor is the tightest loop: contextlib.suppress costs more
-                    os.readlink(name + '/exe', dir_fd=proc_fd)
-                except OSError:
-                    pass
-    finally:
-        os.close(proc_fd)
-
-
-def mean_of_runs(runs: int) -> float:
+def mean_of_runs(runs: int, instance: dict) -> float:
     """Mean seconds of runs 2 to runs+1 of a fresh check at the default rescan_every: what users pay on average,
     the periodic rescans included."""
-    check = new_check()
+    check = new_check(instance)
     run_checked(check)
     return statistics.fmean(timed(lambda: run_checked(check), runs, before=clear_submissions))
 
 
-def measure(count: int, repeat: int, scans: int) -> dict:
+def measure(count: int, repeat: int, scans: int, instance: dict) -> dict:
     with IdleProcesses(count):
         processes = len(psutil.pids())
-        steady_check = new_check()
+        steady_check = new_check(instance)
+        clear_submissions()
         run_checked(steady_check)  # the first run: discovery and parse happen here
+        judged = [(sc.status, sc.tags) for sc in aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file')]
+        if len(judged) != 1 or judged[0][0] != 0 or 'kube_distribution:kubeadm' not in judged[0][1]:
+            raise RuntimeError(f'the stand-in was not judged a passing kubeadm apiserver: {judged}')
         steady = timed(lambda: run_checked(steady_check), repeat, before=clear_submissions)
         first, least = [], []
         for _ in range(scans):  # alternately: what else the machine does falls on both alike
             least += timed(floor, 1)
-            first += timed(lambda: run_checked(new_check()), 1, before=clear_submissions)
+            first += timed(lambda: run_checked(new_check(instance)), 1, before=clear_submissions)
         audit = timed(lambda: subprocess.run(KUBE_BENCH_AUDIT, shell=True, capture_output=True), scans)
         naive = timed(lambda: list(psutil.process_iter(['name'])), scans, before=psutil.process_iter.cache_clear)
-        means = [mean_of_runs(40) for _ in range(scans)]
+        means = [mean_of_runs(40, instance) for _ in range(scans)]
+        fresh_first, fresh_floor = fresh_first_runs(max(3, scans // 3), instance)
     ms = {
         name: statistics.median(samples) * 1000
         for name, samples in (
@@ -143,6 +157,7 @@ def measure(count: int, repeat: int, scans: int) -> dict:
         )
     }
     ms['steady_state_mean'] = statistics.fmean(steady) * 1000  # includes the periodic rescans (rescan_every)
+    ms['first_run_fresh_interpreter'], ms['floor_fresh_interpreter'] = fresh_first * 1000, fresh_floor * 1000
     return {'extra_processes': count, 'processes': processes, 'median_ms': ms}
 
 
@@ -219,15 +234,52 @@ def busy_listener(binary: str, workdir: str, repeat: int) -> float:
         server.wait()
 
 
+# A first run as the Agent's first: a fresh interpreter that has imported only datadog_checks.base and the check, so
+# the run pays what it imports or warms up on first use. The floor likewise, each in its own fresh interpreter.
+FRESH_FIRST_RUN_SCRIPT = """
+import json, sys, time
+import yaml  # rtloader imports it before any check runs, and reads each instance with it (init_stringutils, from_yaml)
+from datadog_checks.base.stubs import aggregator
+from datadog_checks.cis_kubernetes import CisKubernetesCheck
+from benchmarks.floor import floor
+instance = yaml.load(yaml.safe_dump(json.loads(sys.argv[2])), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+check = CisKubernetesCheck('cis_kubernetes', {}, [instance])
+check.check_id = 'cis_kubernetes:fresh'
+start = time.perf_counter()
+error = floor() if sys.argv[1] == 'floor' else check.run()
+print(json.dumps(time.perf_counter() - start))
+judged = aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file')
+assert sys.argv[1] == 'floor' or (not error and len(judged) == 1)
+"""
+
+
+def fresh_first_runs(samples: int, instance: dict) -> tuple[float, float]:
+    """Median seconds of the first run in `samples` fresh interpreters, and of the floor in as many others (one of
+    each in turn)."""
+    times: dict[str, list[float]] = {'check': [], 'floor': []}
+    for _ in range(samples):
+        for what, samples_of in times.items():
+            result = subprocess.run(
+                [sys.executable, '-c', FRESH_FIRST_RUN_SCRIPT, what, json.dumps(instance)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+            samples_of.append(json.loads(result.stdout.splitlines()[-1]))
+    return statistics.median(times['check']), statistics.median(times['floor'])
+
+
 # Peak RSS from VmHWM: ru_maxrss would carry over the parent's high-water mark across fork and exec.
 PEAK_RSS_SCRIPT = """
 import json, sys
 import datadog_checks.base
+import yaml  # in the Agent before any check: rtloader reads instance configurations with it (init_stringutils)
 judged = None
 if sys.argv[1] == 'check':
     from datadog_checks.base.stubs import aggregator
     from datadog_checks.cis_kubernetes import CisKubernetesCheck
-    check = CisKubernetesCheck('cis_kubernetes', {}, [{}])
+    check = CisKubernetesCheck('cis_kubernetes', {}, [json.loads(sys.argv[2])])
     check.check_id = 'cis_kubernetes:memory'
     assert not check.run()
     judged = len(aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file'))
@@ -236,21 +288,21 @@ print(json.dumps([int(hwm), judged]))
 """
 
 
-def peak_rss_kib(mode: str) -> int:
-    """Peak RSS of a fresh interpreter that imports datadog_checks.base, and with `check`, also runs the check once
-    (judging the stand-in apiserver: discovery, the CA file read and parsed, the event)."""
-    result = subprocess.run(
-        [sys.executable, '-c', PEAK_RSS_SCRIPT, mode], capture_output=True, text=True, check=True, cwd=ROOT
-    )
+def peak_rss_kib(mode: str, instance: dict) -> int:
+    """Peak RSS of a fresh interpreter that imports what the Agent has loaded before any check (datadog_checks.base,
+    yaml), and with `check`, also runs the check once (judging the stand-in apiserver: discovery, its static pod
+    manifest, the CA file read and parsed, the event)."""
+    argv = [sys.executable, '-c', PEAK_RSS_SCRIPT, mode, json.dumps(instance)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
     rss, judged = json.loads(result.stdout.splitlines()[-1])
     if mode == 'check' and judged != 1:
         raise RuntimeError('the memory run did not judge the stand-in apiserver')
     return rss
 
 
-def memory(samples: int = 3) -> dict:
-    base = min(peak_rss_kib('base') for _ in range(samples))
-    check = max(peak_rss_kib('check') for _ in range(samples))
+def memory(instance: dict, samples: int = 3) -> dict:
+    base = min(peak_rss_kib('base', instance) for _ in range(samples))
+    check = max(peak_rss_kib('check', instance) for _ in range(samples))
     return {'base_peak_rss_mb': base / 1024, 'check_peak_rss_mb': check / 1024, 'increase_mb': (check - base) / 1024}
 
 
@@ -262,6 +314,7 @@ def ratios(row: dict) -> dict:
         'first_vs_kube_bench': ms['first_run'] / ms['kube_bench_audit'],
         'first_vs_psutil': ms['first_run'] / ms['psutil_scan'],
         'first_vs_floor': ms['first_run'] / ms['floor'],
+        'fresh_first_vs_floor': ms['first_run_fresh_interpreter'] / ms['floor_fresh_interpreter'],
         'mean_of_40_vs_steady': ms['mean_of_40_runs'] / ms['steady_state'],
     }
 
@@ -310,25 +363,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     workdir = tempfile.mkdtemp(prefix='cis-kubernetes-bench-')
-    ca_file = os.path.join(workdir, 'ca.crt')
-    with open(ca_file, 'wb') as f:
-        f.write(certs.valid_ca())
+    argv, instance = kubeadm_node(workdir)
     rows = []
     try:
-        with standin.running(['/usr/local/bin/kube-apiserver', '--secure-port=6443', f'--client-ca-file={ca_file}']):
+        with standin.running(argv):
             for count in counts:
-                row = measure(count, args.repeat, args.scans)
+                row = measure(count, args.repeat, args.scans, instance)
                 row['ratios'] = ratios(row)
                 rows.append(row)
                 ms, r = row['median_ms'], row['ratios']
                 print(
                     f'{row["processes"]:>6} processes: steady {ms["steady_state"]:.3f} ms, mean of 40 runs '
                     f'{ms["mean_of_40_runs"]:.3f} ms ({r["mean_of_40_vs_steady"]:.2f} x steady), first run '
-                    f'{ms["first_run"]:.2f} ms ({r["first_vs_floor"]:.2f} x the floor {ms["floor"]:.2f} ms), '
+                    f'{ms["first_run"]:.2f} ms ({r["first_vs_floor"]:.2f} x the floor {ms["floor"]:.2f} ms; in a fresh '
+                    f'interpreter {ms["first_run_fresh_interpreter"]:.2f} ms, {r["fresh_first_vs_floor"]:.2f} x), '
                     f'kube-bench audit {ms["kube_bench_audit"]:.1f} ms, psutil scan {ms["psutil_scan"]:.1f} ms',
                     flush=True,
                 )
-            mem = memory()
+            mem = memory(instance)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(

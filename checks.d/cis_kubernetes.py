@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import ipaddress
 import json
 import math
@@ -1416,13 +1417,56 @@ class ClientCaSetting:
     no_apiserver: str = ''  # why this process, though it could, runs no kube-apiserver (k3s --disable-apiserver)
 
 
-def load_yaml(text: str):
-    import yaml  # shipped with the Agent; imported only where a distribution keeps YAML configuration
+# Nesting the C composer of pyyaml's CSafeLoader is given at most: it recurses in C, about 300 bytes of stack a level,
+# and a document nested 30,000 deep crashed the interpreter (SIGSEGV) on an 8 MiB stack.
+C_COMPOSER_MAX_DEPTH = 1000
 
+
+def load_yaml(text: str):
+    """The document as the Agent reads YAML (rtloader's CSafeLoader, DataDog/datadog-agent
+    rtloader/common/stringutils.c at 0698a0a2, whose libyaml parser is also what the kubelet's go-yaml was ported
+    from); None when it is not YAML or nests absurdly deep.
+
+    A document that may nest deeper than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises
+    RecursionError where C would crash. Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm
+    manifest here, against 0.6 ms).
+    """
+    import yaml  # shipped with the Agent, which imports it before any check runs (rtloader's init_stringutils)
+
+    shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return yaml.load(text, Loader=yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer())
+    except (yaml.YAMLError, RecursionError):
         return None
+
+
+def nesting_bound(text: str) -> int:
+    """At least the depth of any YAML node in `text`: flow collections open with `[` or `{`, and a block collection
+    nested in another starts further right on its line, or (a sequence as a mapping's value) at most two levels a
+    column. Lines split only at `\n` are at least as long as YAML's lines."""
+    return text.count('[') + text.count('{') + 2 * max(map(len, text.split('\n'))) + 2
+
+
+@functools.cache
+def _python_composer():
+    """pyyaml's SafeLoader, with libyaml's parser where pyyaml has it."""
+    import yaml
+
+    if not yaml.__with_libyaml__:
+        return yaml.SafeLoader
+    from yaml._yaml import CParser
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    class LibyamlParserSafeLoader(Composer, CParser, SafeConstructor, Resolver):
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    return LibyamlParserSafeLoader
 
 
 def as_mapping(value) -> Mapping:
@@ -1745,6 +1789,12 @@ def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:
         return None
     if text is None:
         return None
+    return manifest_setting(text)
+
+
+@functools.lru_cache(maxsize=4)
+def manifest_setting(text: str) -> ManifestSetting:
+    """What a manifest's text sets: parsed once per content, since every scan reads the manifest again."""
     document = as_mapping(load_yaml(text))
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})

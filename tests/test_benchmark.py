@@ -19,6 +19,8 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
         'psutil_scan',
         'floor',
         'mean_of_40_runs',
+        'first_run_fresh_interpreter',
+        'floor_fresh_interpreter',
     }
     assert all(value > 0 for value in row['median_ms'].values())
     assert set(row['ratios']) == {
@@ -28,6 +30,7 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
         'first_vs_psutil',
         'first_vs_floor',
         'mean_of_40_vs_steady',
+        'fresh_first_vs_floor',
     }
     assert results['memory']['check_peak_rss_mb'] > 0
     assert (tmp_path / 'chart.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

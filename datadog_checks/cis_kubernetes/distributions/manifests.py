@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:
         return None
     if text is None:
         return None
+    return manifest_setting(text)
+
+
+@functools.lru_cache(maxsize=4)
+def manifest_setting(text: str) -> ManifestSetting:
+    """What a manifest's text sets: parsed once per content, since every scan reads the manifest again."""
     document = as_mapping(load_yaml(text))
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
