@@ -981,7 +981,9 @@ class ProcessTable:
     FULL_SCAN_EVERY scans all processes are looked at again.
 
     Most rescans do not even list /proc: when the kernel's pid counters say few processes were created since the
-    last scan, only the pids handed out since are looked at (pids_handed_out says why that is complete).
+    last scan, only the pids handed out since are looked at (pids_handed_out says why that is complete). The first
+    scan lists /proc without the inodes, which costs a third of the listing: a later listing, if there is one before
+    the next full pass, finds no inode to compare and looks at every process once.
     """
 
     def __init__(self) -> None:
@@ -1001,28 +1003,25 @@ class ProcessTable:
             counters = pid_counters(proc_fd)
             new_pids = None if full else pids_handed_out(self._pids, counters)
             if first:  # the listing without inodes, a third cheaper: only a later listing compares them (once)
-                pids = _pids(proc_fd)
-                inodes, known = dict.fromkeys(pids), None
+                inodes, known = dict.fromkeys(_pids(proc_fd)), None
             elif new_pids is None:
-                inodes = _listing(proc_fd)
-                pids, known = list(inodes), None if full else self._quiet
+                inodes, known = _listing(proc_fd), None if full else self._quiet
             else:  # no listing: a process created since the last scan has one of the pids handed out since
-                inodes = {**self._recheck, **_entries(proc_fd, new_pids)}
-                pids, known = list(inodes), None
-            scan = self._look(procfs, proc_fd, pids, inodes, known, listing=new_pids is None)
+                inodes, known = {**self._recheck, **_entries(proc_fd, new_pids)}, None
+            scan = self._look(procfs, proc_fd, inodes, known, listing=new_pids is None)
         finally:
             os.close(proc_fd)
         self._pids = counters
         return scan
 
-    def _look(self, procfs: str, proc_fd: int, pids, inodes, known, listing: bool) -> ProcessScan:
-        """Look at `pids` (with the inode of each in `inodes`), skipping those `known` with the same inode."""
+    def _look(self, procfs: str, proc_fd: int, inodes: dict, known: dict | None, listing: bool) -> ProcessScan:
+        """Look at the processes of `inodes` (pid -> inode of /proc/<pid>), but those `known` with the same inode."""
         # The loop is the whole cost of a first scan beyond the floor (a listing and a readlink per process): it makes
         # no call but the readlink, and names each executable once, since processes share executables.
         kinds: dict[str, str | None] = {}  # executable path -> what LOOK_CLOSER says of it, for this scan
         closer: list[tuple[str, str, str]] = []  # (pid, kind, program) of the processes to look at closer
         read_exe = _read_exe
-        for pid in pids:
+        for pid in inodes:
             if known is not None and known.get(pid, MISSING) == inodes[pid]:
                 continue
             try:
