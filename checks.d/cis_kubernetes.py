@@ -371,6 +371,7 @@ K3S_CREDENTIAL_FLAGS = frozenset(
 )
 K3S_URL_FLAGS = frozenset({'server', 'etcd-s3-endpoint', 'etcd-s3-proxy'})
 K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-config-secret'})  # paths and names
+PUBLIC_VALUE_FLAGS = APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS
 # Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
 MIN_SECRET_LENGTH = 6
@@ -396,7 +397,7 @@ def _secrets_in(name: str, value: str) -> Iterator[str]:
     yield from URL_USERINFO.findall(value)  # user:password@ in any URL, whatever the flag
     if name in K3S_CREDENTIAL_FLAGS:
         yield value
-    elif name in APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS:
+    elif name in PUBLIC_VALUE_FLAGS:  # URLs (their userinfo is taken above), paths and names
         return
     elif any(word in name for word in SECRET_FLAG_WORDS) and looks_like_credential(value):
         yield value
@@ -1270,10 +1271,11 @@ def _components(path: str) -> list[str]:
     return parts
 
 
-def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:
+def read_file_in_root(root: str, cwd: str, path: str, max_size: int, with_steps: bool = True) -> CaFileContent:
     """Read `path` as the process whose root and working directory are the links `root` and `cwd` would.
 
     Only a regular file is opened (a FIFO or device never blocks the check), and at most `max_size` bytes are read.
+    With `with_steps`, the mode, owner and ACL of every inode on the way, for judging who may read the file.
     """
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -1284,7 +1286,7 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
     cwd_fd = -1
     parent_fd = -1
-    steps: list[PathStep] = []
+    steps: list[PathStep] | None = [] if with_steps else None
     try:
         if not path.startswith('/'):
             cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -1298,13 +1300,14 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
             opened = os.fstat(fd)
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
                 return CaFileContent(None, 'error', 'was replaced while being opened')
-            steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
+            if steps is not None:
+                steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
             data = read_at_most(fd, max_size + 1)
         finally:
             os.close(fd)
         if len(data) > max_size:
             return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
-        return CaFileContent(data, steps=tuple(steps))
+        return CaFileContent(data, steps=tuple(steps or ()))
     except OSError as e:
         problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
         return CaFileContent(None, problem, detail)
@@ -1367,7 +1370,7 @@ def read_text_in_root(root: str, cwd: str, path: str) -> tuple[str | None, str]:
 
     PermissionError when the Agent may not read it: a setting it holds can then not be known.
     """
-    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE)
+    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE, with_steps=False)  # the Agent reads it, not judges
     if content.problem == 'permission':
         raise PermissionError(f'{path}: {content.detail}')
     if content.data is None:
@@ -1437,6 +1440,8 @@ def load_yaml(text: str):
         return yaml.load(text, Loader=yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer())
     except (yaml.YAMLError, RecursionError):
         return None
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
+        return None  # `2001-13-01` (ValueError), `!!timestamp x` (AttributeError), `!!bool maybe` (KeyError)
 
 
 def nesting_bound(text: str) -> int:
@@ -1779,21 +1784,18 @@ class ManifestSetting:
     comparable: bool = True  # False: its command runs the apiserver in a way this check cannot read (a shell script)
 
 
-def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:
-    """The static pod manifest at `path`, read through `root`; None when there is none. A manifest the Agent may not
-    read counts as absent (nothing to compare with)."""
+def read_manifest(root: str, path: str) -> str | None:
+    """The text of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
+    Agent may not read counts as absent (nothing to compare with)."""
     try:
         text, _ = read_text_in_root(root, root, path)
     except PermissionError:
         return None
-    if text is None:
-        return None
-    return manifest_setting(text)
+    return text
 
 
-@functools.lru_cache(maxsize=4)
 def manifest_setting(text: str) -> ManifestSetting:
-    """What a manifest's text sets: parsed once per content, since every scan reads the manifest again."""
+    """What a static pod manifest's text sets for kube-apiserver."""
     document = as_mapping(load_yaml(text))
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
@@ -4436,6 +4438,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
+        self._manifest_texts: dict[str, tuple[str, ManifestSetting]] = {}  # path in a root -> its text, what it sets
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
@@ -4549,10 +4552,24 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         """(path, distribution, what it sets) of a static pod manifest for kube-apiserver on the host."""
         host_root = self.settings.host_root or f'{procfs}/1/root'
         for path, distribution in ((KUBEADM_MANIFEST, 'kubeadm'), (RKE2_MANIFEST, 'rke2')):
-            manifest = manifest_client_ca(host_root, path)
+            manifest = self._manifest(host_root, path)
             if manifest is not None:
                 return path, distribution, manifest
         return None, None, None
+
+    def _manifest(self, root: str, path: str) -> ManifestSetting | None:
+        """What the static pod manifest at `path` in `root` sets, None without one. Every scan reads the manifest
+        again; its text is parsed only when it changed (6.7 ms for a kubeadm manifest without libyaml)."""
+        text = read_manifest(root, path)
+        if text is None:
+            return None
+        key = f'{root}:{path}'
+        cached = self._manifest_texts.get(key)
+        if cached is None or cached[0] != text:
+            if len(self._manifest_texts) >= 8:  # one entry per root and path: drop those of processes long gone
+                self._manifest_texts.clear()
+            cached = self._manifest_texts[key] = (text, manifest_setting(text))
+        return cached[1]
 
     def _manifest_of(self, procfs: str, process: ApiserverProcess, setting: ClientCaSetting):
         """The static pod manifest the kubelet started this apiserver from, read in `host_root` or else in the root of
@@ -4561,7 +4578,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         if path is None:
             return None
         node_root = self.settings.host_root or f'{procfs}/{process.ppid}/root'
-        manifest = manifest_client_ca(node_root, path)
+        manifest = self._manifest(node_root, path)
         if manifest is None or not manifest.comparable:  # nothing to compare with: the running process is judged
             return None
         return path, manifest.value

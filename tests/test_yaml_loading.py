@@ -23,6 +23,8 @@ from tests.conftest import needs_standins, write
 
 DATA = Path(__file__).parent / 'data'
 KUBEADM_MANIFEST = (DATA / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
+MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
+SC = 'cis_kubernetes.apiserver.client_ca_file'
 needs_libyaml = pytest.mark.skipif(not yaml.__with_libyaml__, reason='this pyyaml was built without libyaml')
 
 # Documents whose reading could differ between parsers: YAML 1.1 scalars, anchors and merge keys, block scalars,
@@ -57,6 +59,25 @@ LIBYAML_READINGS = [
     ('key:\tvalue\n', {'key': 'value'}),  # a tab after the colon: separation space to the spec and libyaml
     ('"\\ud800": x\n', None),  # an escaped lone surrogate is no character: libyaml refuses the document
 ]
+
+
+# Scalars pyyaml's safe constructors fail on with exceptions that are not YAMLError. A date that is no date is
+# plausible in any configuration (go-yaml keeps it as a string); none may cost the check its verdict.
+UNCONSTRUCTIBLE = [
+    'a: 2001-13-01\n',
+    'a: 2001-02-30 10:00:00\n',
+    'a: !!int abc\n',
+    'a: !!float x\n',
+    'a: !!timestamp x\n',
+    'a: 0x_\n',
+    'a: !!int 0b2\n',
+    'a: !!bool maybe\n',
+]
+
+
+@pytest.mark.parametrize('text', UNCONSTRUCTIBLE)
+def test_a_scalar_pyyaml_cannot_construct_makes_the_document_unreadable_not_an_error(text):
+    assert load_yaml(text) is None
 
 
 def pure_python(text: str):
@@ -201,10 +222,22 @@ def test_the_kubeadm_manifest_sets_the_client_ca_file():
     assert manifests.manifest_setting(KUBEADM_MANIFEST) == manifests.ManifestSetting('/etc/kubernetes/pki/ca.crt')
 
 
-# -- the manifest at each scan ---------------------------------------------------------------------------------------
+@needs_standins
+def test_a_manifest_with_a_date_that_is_no_date_leaves_the_running_apiserver_judged(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    ca = write(f'{workdir}/pki/ca.crt', certs.valid_ca())
+    text = KUBEADM_MANIFEST.replace('/etc/kubernetes/pki/ca.crt', ca).replace(
+        'creationTimestamp: null', 'creationTimestamp: 2001-13-01'
+    )
+    write(f'{workdir}/host{MANIFEST}', text.encode())
+    apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}', '--tls-cert-file=/etc/kubernetes/pki/x.crt'])
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.OK and 'kube_distribution:kubeadm' in sc.tags
 
-MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
-SC = 'cis_kubernetes.apiserver.client_ca_file'
+
+# -- the manifest at each scan ---------------------------------------------------------------------------------------
 
 
 @needs_standins
@@ -218,7 +251,6 @@ def test_an_unchanged_manifest_is_parsed_once_and_a_changed_one_again(
     parsed = []
     real_load_yaml = manifests.load_yaml
     monkeypatch.setattr(manifests, 'load_yaml', lambda text: parsed.append(1) or real_load_yaml(text))
-    manifests.manifest_setting.cache_clear()
     check = make_check({'host_root': f'{workdir}/host', 'rescan_every': 1})
     for _ in range(3):
         aggregator.reset()

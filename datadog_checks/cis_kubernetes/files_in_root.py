@@ -104,10 +104,11 @@ def _components(path: str) -> list[str]:
     return parts
 
 
-def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileContent:
+def read_file_in_root(root: str, cwd: str, path: str, max_size: int, with_steps: bool = True) -> CaFileContent:
     """Read `path` as the process whose root and working directory are the links `root` and `cwd` would.
 
     Only a regular file is opened (a FIFO or device never blocks the check), and at most `max_size` bytes are read.
+    With `with_steps`, the mode, owner and ACL of every inode on the way, for judging who may read the file.
     """
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -118,7 +119,7 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
         return CaFileContent(None, problem, f"cannot open the apiserver's root {root}: {detail}")
     cwd_fd = -1
     parent_fd = -1
-    steps: list[PathStep] = []
+    steps: list[PathStep] | None = [] if with_steps else None
     try:
         if not path.startswith('/'):
             cwd_fd = os.open(cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -132,13 +133,14 @@ def read_file_in_root(root: str, cwd: str, path: str, max_size: int) -> CaFileCo
             opened = os.fstat(fd)
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
                 return CaFileContent(None, 'error', 'was replaced while being opened')
-            steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
+            if steps is not None:
+                steps[-1] = _path_step(fd, steps[-1].path, MAY_READ)  # the mode, owner and ACL of the file opened
             data = read_at_most(fd, max_size + 1)
         finally:
             os.close(fd)
         if len(data) > max_size:
             return CaFileContent(None, 'too_large', f'is over max_ca_file_size ({max_size} bytes)')
-        return CaFileContent(data, steps=tuple(steps))
+        return CaFileContent(data, steps=tuple(steps or ()))
     except OSError as e:
         problem, detail = _ERRNO_PROBLEMS.get(e.errno, ('error', os.strerror(e.errno or 0)))
         return CaFileContent(None, problem, detail)
@@ -201,7 +203,7 @@ def read_text_in_root(root: str, cwd: str, path: str) -> tuple[str | None, str]:
 
     PermissionError when the Agent may not read it: a setting it holds can then not be known.
     """
-    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE)
+    content = read_file_in_root(root, cwd, path, CONFIG_FILE_SIZE, with_steps=False)  # the Agent reads it, not judges
     if content.problem == 'permission':
         raise PermissionError(f'{path}: {content.detail}')
     if content.data is None:

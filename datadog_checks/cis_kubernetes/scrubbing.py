@@ -57,6 +57,7 @@ K3S_CREDENTIAL_FLAGS = frozenset(
 )
 K3S_URL_FLAGS = frozenset({'server', 'etcd-s3-endpoint', 'etcd-s3-proxy'})
 K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-config-secret'})  # paths and names
+PUBLIC_VALUE_FLAGS = APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS
 # Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
 MIN_SECRET_LENGTH = 6
@@ -82,7 +83,7 @@ def _secrets_in(name: str, value: str) -> Iterator[str]:
     yield from URL_USERINFO.findall(value)  # user:password@ in any URL, whatever the flag
     if name in K3S_CREDENTIAL_FLAGS:
         yield value
-    elif name in APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS:
+    elif name in PUBLIC_VALUE_FLAGS:  # URLs (their userinfo is taken above), paths and names
         return
     elif any(word in name for word in SECRET_FLAG_WORDS) and looks_like_credential(value):
         yield value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,21 +31,18 @@ class ManifestSetting:
     comparable: bool = True  # False: its command runs the apiserver in a way this check cannot read (a shell script)
 
 
-def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:
-    """The static pod manifest at `path`, read through `root`; None when there is none. A manifest the Agent may not
-    read counts as absent (nothing to compare with)."""
+def read_manifest(root: str, path: str) -> str | None:
+    """The text of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
+    Agent may not read counts as absent (nothing to compare with)."""
     try:
         text, _ = read_text_in_root(root, root, path)
     except PermissionError:
         return None
-    if text is None:
-        return None
-    return manifest_setting(text)
+    return text
 
 
-@functools.lru_cache(maxsize=4)
 def manifest_setting(text: str) -> ManifestSetting:
-    """What a manifest's text sets: parsed once per content, since every scan reads the manifest again."""
+    """What a static pod manifest's text sets for kube-apiserver."""
     document = as_mapping(load_yaml(text))
     containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})

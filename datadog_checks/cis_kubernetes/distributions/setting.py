@@ -40,6 +40,8 @@ def load_yaml(text: str):
         return yaml.load(text, Loader=yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer())
     except (yaml.YAMLError, RecursionError):
         return None
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
+        return None  # `2001-13-01` (ValueError), `!!timestamp x` (AttributeError), `!!bool maybe` (KeyError)
 
 
 def nesting_bound(text: str) -> int:
