@@ -29,7 +29,9 @@ def child_named(name: str) -> subprocess.Popen:
 def test_process_stat_agrees_with_the_comm_file_and_psutil(name):
     child = child_named(name)
     try:
-        stat = process_stat('/proc', child.pid)
+        deadline = time.monotonic() + 5  # after `ready` it still imports time before it sleeps
+        while (stat := process_stat('/proc', child.pid)).state != 'S' and time.monotonic() < deadline:
+            time.sleep(0.01)
         with open(f'/proc/{child.pid}/comm', 'rb') as f:
             assert stat.name == f.read().rstrip(b'\n').decode() == name
         process = psutil.Process(child.pid)
