@@ -1778,7 +1778,7 @@ class ManifestSetting:
     """What a static pod manifest sets for kube-apiserver."""
 
     value: str | None  # its effective --client-ca-file
-    comparable: bool = True  # False: its command runs the apiserver in a way this check cannot read (a shell script)
+    comparable: bool = True  # False: the kubelet would refuse it, or it runs the apiserver in a way not read here
 
 
 def manifest_client_ca(root: str, path: str) -> ManifestSetting | None:

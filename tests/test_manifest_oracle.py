@@ -564,3 +564,170 @@ def test_the_check_reads_every_manifest_as_the_kubelet_decodes_it(oracle):
     assert accepted > len(documents) * 0.6, outcomes  # the comparison is worth its cases only if most decode
     compared = sum(n for key, n in outcomes.items() if key[:2] == ('agree', 'accepted'))
     assert compared > len(documents) * 0.5, outcomes
+    for hazard in HAZARDS:  # each shape the generator makes, often enough to matter
+        assert sum(n for key, n in outcomes.items() if hazard in key[2:]) >= 15, (hazard, outcomes)
+
+
+HAZARDS = [
+    'both_non_string',
+    'go_only_non_string',
+    'pyyaml_only_non_string',
+    'null_in_command',
+    'quoted_non_strings',
+    'scalar_command',
+    'null_key',
+    'unknown_tag',
+    'null_container',
+    'number_name',
+    'repeated_key',
+    'anchors',
+    'merge_key',
+    'merge_override',
+    'multi_document',
+    'flow_not_json',
+    'json_repeated_key',
+]
+
+
+# -- each disagreement found, one example each -----------------------------------------------------------------------
+
+POD = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: kube-apiserver\n'
+CA = '/etc/kubernetes/pki/ca.crt'
+REFUSED = 'refused'
+# (what, the manifest, what the check reads, what the kubelet decodes: REFUSED or the check's helpers' reading of it)
+EXAMPLES = [
+    # The kubelet refuses these files (it never runs them): the check used to read a setting from each.
+    (
+        'go-yaml v2 resolves a plain y or n to a boolean (pyyaml: a string)',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, --anonymous-auth, n]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'go-yaml v2 resolves 1e3, 08, 0o17 to numbers (pyyaml: strings)',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, --v, 08]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'a YAML 1.1 number among the strings (pyyaml made it "6443")',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, --secure-port, 6443]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'a command that is one string, not a list',
+        POD + f'    command: kube-apiserver\n    args: [--client-ca-file={CA}]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'a null key anywhere: YAMLToJSON makes no JSON key of it',
+        POD.replace('  name: kube-apiserver\n', '  name: kube-apiserver\n  labels: {~: x}\n', 1)
+        + f'    command: [kube-apiserver, --client-ca-file={CA}]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'flow YAML starting with {: the kubelet decodes it as JSON, which it is not',
+        '{apiVersion: v1, kind: Pod, spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, '
+        f'--client-ca-file={CA}]}}]}}}}\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'a \\/ escape: libyaml reads a slash, go-yaml v2 knows no such escape',
+        POD + '    command: ["kube-apiserver", "--client-ca-file=\\/etc/kubernetes/pki/ca.crt"]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'not a v1 Pod',
+        POD.replace('kind: Pod', 'kind: Deployment') + f'    command: [kube-apiserver, --client-ca-file={CA}]\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    (
+        'a container name that is no string',
+        POD.replace('  - name: kube-apiserver', '  - name: 123')
+        + f'    command: [kube-apiserver, --client-ca-file={CA}]\\n',
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    # The kubelet runs these: the check now reads what it runs.
+    (
+        'go-yaml v2 lets a merge key override the keys before it (pyyaml: explicit keys win)',
+        'x-base: &base {command: [kube-apiserver, --client-ca-file=]}\n'
+        + POD
+        + f'    command: [kube-apiserver, --client-ca-file={CA}]\n    <<: *base\n',
+        ManifestSetting(''),
+        ManifestSetting(''),
+    ),
+    (
+        'JSON after a tab: libyaml refuses the tab, the kubelet reads JSON',
+        '\t{"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "kube-apiserver", '
+        f'"command": ["kube-apiserver", "--client-ca-file={CA}"]}}]}}}}',
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    (
+        'a repeated key: the last one wins in go-yaml v2 Unmarshal (not strict) as in pyyaml',
+        POD
+        + f'    command: [kube-apiserver, --client-ca-file=]\n    command: [kube-apiserver, --client-ca-file={CA}]\n',
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    (
+        'quoted, y and 6443 are strings to both',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, --anonymous-auth, "n", --secure-port, \'6443\']\n',
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    # The kubelet runs these; the check declines to read them (CONSERVATIVE): not comparable, never another value.
+    (
+        'two documents: go-yaml v2 reads the first',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}]\n---\nkind: Other\n',
+        NOT_COMPARABLE,
+        ManifestSetting(CA),
+    ),
+    (
+        'an unknown tag: a string to go-yaml v2',
+        POD + f'    command: [kube-apiserver, !custom --client-ca-file={CA}]\n',
+        NOT_COMPARABLE,
+        ManifestSetting(CA),
+    ),
+    (
+        'a null among the strings: "" to the kubelet',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, ~]\n',
+        NOT_COMPARABLE,
+        ManifestSetting(CA),
+    ),
+    (
+        'a YAML 1.1 sexagesimal: a string to go-yaml v2, 80 to pyyaml',
+        POD + f'    command: [kube-apiserver, --client-ca-file={CA}, --v, 1:20]\n',
+        NOT_COMPARABLE,
+        ManifestSetting(CA),
+    ),
+    (
+        'a repeated JSON key: Go decodes the second spec into the first, keeping its command',
+        '{"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "kube-apiserver", "command": '
+        f'["kube-apiserver", "--client-ca-file={CA}"]}}]}}, "spec": {{"containers": [{{"name": "kube-apiserver"}}]}}}}',
+        NOT_COMPARABLE,
+        ManifestSetting(CA),
+    ),
+]
+
+
+@pytest.mark.parametrize(('what', 'text', 'check', 'kubelet'), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_each_disagreement_found_is_read_safely(what, text, check, kubelet):
+    """Without Go: what the check makes of one example of each disagreement the oracle found."""
+    manifest_setting.cache_clear()
+    assert manifest_setting(text) == check
+
+
+def test_each_example_is_what_the_kubelet_decodes(oracle):
+    (*answers,) = oracle.read([text for _, text, _, _ in EXAMPLES])
+    for (what, _, check, kubelet), answer in zip(EXAMPLES, answers, strict=True):
+        decoded = reading_of(answer['containers']) if answer['ok'] else REFUSED
+        assert decoded == kubelet, (what, answer)
+        assert check in (kubelet, NOT_COMPARABLE), what  # the check never reads another value
