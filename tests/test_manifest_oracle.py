@@ -31,7 +31,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.control import CONTROL
 from datadog_checks.cis_kubernetes.distributions.manifests import (
     ManifestSetting,
@@ -39,7 +42,9 @@ from datadog_checks.cis_kubernetes.distributions.manifests import (
     manifest_setting,
 )
 from datadog_checks.cis_kubernetes.flags import effective_flags
-from tests.test_distributions import CA_FLAG, COMMON, manifest, wrapped_manifest
+from devtools import certs
+from tests.conftest import write
+from tests.test_distributions import CA_FLAG, COMMON, MANIFEST, SC, manifest, wrapped_manifest
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go'
 GOPATH = '/usr/share/gocode'
@@ -140,7 +145,10 @@ def plain_allowed(text: str, flow: bool) -> bool:
         return False
     if text in ('y', 'Y', 'n', 'N') or text[0] in GO_YAML_NUMBERISH:
         return False
-    return yaml.load(text, Loader=yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader) == text
+    try:
+        return yaml.load(text, Loader=yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader) == text
+    except yaml.YAMLError:
+        return False
 
 
 def double_quoted(text: str, rng: random.Random) -> str:
@@ -731,3 +739,65 @@ def test_each_example_is_what_the_kubelet_decodes(oracle):
         decoded = reading_of(answer['containers']) if answer['ok'] else REFUSED
         assert decoded == kubelet, (what, answer)
         assert check in (kubelet, NOT_COMPARABLE), what  # the check never reads another value
+
+
+# -- hypothesis: any text in the apiserver's argv, written in any style, shrunk to the smallest disagreement ----------
+
+WORDS = st.one_of(
+    st.sampled_from([*GO_ONLY_NON_STRINGS, *BOTH_NON_STRINGS, *PYYAML_ONLY_NON_STRINGS, '~', '<<', '-', '--', '#']),
+    st.sampled_from(['--client-ca-file=', '--client-ca-file', CA, f'--client-ca-file={CA}', '--v=2', 'kube-apiserver']),
+    st.text(min_size=0, max_size=12),
+)
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    command=st.lists(WORDS, max_size=6),
+    args=st.lists(WORDS, max_size=4),
+    raw=st.sets(st.integers(0, 9), max_size=2),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_any_argv_in_any_style_reads_as_the_kubelet_decodes_it(oracle, command, args, raw, rnd):
+    """Words written plain where the writer allows it, or raw (as they are, whatever YAML makes of them)."""
+    command = ['kube-apiserver', *command]
+    command = [Raw(w) if i in raw and w and w.isprintable() and w.strip() == w else w for i, w in enumerate(command)]
+    pod = Pairs([('apiVersion', 'v1'), ('kind', 'Pod'), ('spec', Pairs([('containers', [])]))])
+    pod[2][1][0][1].append(Pairs([('name', 'kube-apiserver'), ('command', command), ('args', args)]))
+    text = Writer(rnd).mapping(pod, 0)
+    (answer,) = oracle.read([text])
+    ours = manifest_setting(text)
+    if answer['ok']:
+        assert ours in (reading_of(answer['containers']), NOT_COMPARABLE), (text, answer)
+    else:
+        assert not ours.comparable, (text, answer)
+
+
+@pytest.mark.parametrize(
+    ('token', 'status'),
+    [
+        ('--audit-log-path, "n"', AgentCheck.OK),
+        ('--audit-log-path, n', AgentCheck.UNKNOWN),
+        ('--secure-port, 6443', AgentCheck.UNKNOWN),
+    ],
+    ids=['quoted: the kubelet runs it', 'y or n: the kubelet refuses it', 'a number: the kubelet refuses it'],
+)
+def test_a_manifest_the_kubelet_refuses_is_not_judged_as_the_nodes_setting(
+    token, status, make_check, dd_run_check, aggregator, workdir
+):
+    """No apiserver or kubelet visible: the manifest is the only evidence. One the kubelet never runs passes nothing."""
+    host = f'{workdir}/host'
+    write(f'{host}{CA}', certs.valid_ca())
+    text = POD + f'    command: [kube-apiserver, --client-ca-file={CA}, {token}]\n'
+    write(f'{host}{MANIFEST}', text.encode())
+    manifest_setting.cache_clear()
+    dd_run_check(make_check({'host_root': host}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == status, sc.message
+    if status == AgentCheck.UNKNOWN:
+        assert 'refuse to decode' in sc.message

@@ -13,10 +13,14 @@
 //     sigs.k8s.io/yaml first forked gopkg.in/yaml.v2 v2.4.0 (b96582ba, goyaml.v2/); its non-test Go files at
 //     604031b are byte for byte those of Debian's golang-gopkg-yaml.v2-dev 2.4.0-4, which this builds against; it now
 //     uses go.yaml.in/yaml/v2 v2.4.2, the same code under a new module path.
-//  3. The JSON decoded as a v1 Pod: the apiVersion and kind found with encoding/json (apimachinery's SimpleMetaFactory
-//     Interpret), then the object decoded case-sensitively (sigs.k8s.io/json UnmarshalCaseSensitivePreserveInts,
-//     encoding/json's semantics otherwise: a repeated key decodes again into the same struct, a JSON null leaves a
-//     string empty). Only the fields the check reads are decoded (spec.containers[].name, command, args), so a type
+//  3. The JSON decoded as a v1 Pod by the codec factory's universal decoder, built from its non-strict serializers
+//     (apimachinery pkg/runtime/serializer/codec_factory.go, newCodecFactory): the apiVersion and kind found with
+//     encoding/json (json.SimpleMetaFactory Interpret), then the object decoded case-sensitively (pkg/runtime/
+//     serializer/json/json.go, Serializer.unmarshal: `if !s.options.Strict` then sigs.k8s.io/json
+//     UnmarshalCaseSensitivePreserveInts, encoding/json's semantics otherwise: a repeated key decodes again into the
+//     same struct, a JSON null leaves a string empty). Both read in the search index's current copies (no commit
+//     given there); kubelets before sigs.k8s.io/json decoded with json-iterator (case-insensitive ConfigFastest at
+//     kubernetes cfc58f47073fd07ccc64308acb4374d14db37fb8), which this does not model. Only the fields the check reads are decoded (spec.containers[].name, command, args), so a type
 //     error elsewhere in the Pod, and the kubelet's validation (ValidatePodCreate), are not modelled: this oracle
 //     accepts a superset of what the kubelet runs.
 //
