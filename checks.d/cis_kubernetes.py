@@ -1424,20 +1424,21 @@ class ClientCaSetting:
 C_COMPOSER_MAX_DEPTH = 1000
 
 
-def load_yaml(text: str):
+def load_yaml(text: str, variant=None):
     """The document as the Agent reads YAML (rtloader's CSafeLoader, DataDog/datadog-agent
     rtloader/common/stringutils.c at 0698a0a2, whose libyaml parser is also what the kubelet's go-yaml was ported
     from); None when it is not YAML or nests absurdly deep.
 
     A document that may nest deeper than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises
     RecursionError where C would crash. Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm
-    manifest here, against 0.6 ms).
+    manifest here, against 0.6 ms). `variant`, given the loader class chosen, returns a subclass to read with instead.
     """
     import yaml  # shipped with the Agent, which imports it before any check runs (rtloader's init_stringutils)
 
     shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
+    loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
     try:
-        return yaml.load(text, Loader=yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer())
+        return yaml.load(text, Loader=variant(loader) if variant else loader)
     except (yaml.YAMLError, RecursionError):
         return None
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
@@ -1781,7 +1782,7 @@ class ManifestSetting:
     """What a static pod manifest sets for kube-apiserver."""
 
     value: str | None  # its effective --client-ca-file
-    comparable: bool = True  # False: its command runs the apiserver in a way this check cannot read (a shell script)
+    comparable: bool = True  # False: the kubelet would refuse it, or it runs the apiserver in a way not read here
 
 
 def read_manifest(root: str, path: str) -> str | None:
@@ -1795,14 +1796,153 @@ def read_manifest(root: str, path: str) -> str | None:
 
 
 def manifest_setting(text: str) -> ManifestSetting:
-    """What a static pod manifest's text sets for kube-apiserver."""
-    document = as_mapping(load_yaml(text))
-    containers = [c for c in as_mapping(document.get('spec')).get('containers') or [] if isinstance(c, Mapping)]
+    """What a static pod manifest's text sets for kube-apiserver. A manifest the kubelet would refuse to decode
+    (tests/test_manifest_oracle.py) sets nothing this check may compare or judge."""
+    if text.lstrip()[:1] == '{':
+        document = as_mapping(_json_pod(text))
+    else:
+        document = as_mapping(load_yaml(text))
+        if '<<' in text or _go_yaml_reads_otherwise(document):
+            document = as_mapping(load_yaml(text, _as_go_yaml_v2))
+    if document.get('apiVersion') != 'v1' or document.get('kind') != 'Pod' or _has_null_key(document):
+        return ManifestSetting(None, comparable=False)
+    if '\\/' in text and text.lstrip()[:1] != '{':
+        return ManifestSetting(None, comparable=False)  # go-yaml v2 knows no `\/` escape (libyaml does)
+    containers = as_mapping(document.get('spec')).get('containers') or []
+    if not isinstance(containers, list) or not all(_decodes_as_container(c) for c in containers):
+        return ManifestSetting(None, comparable=False)
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
     arguments = apiserver_arguments(as_list(container.get('command')) + as_list(container.get('args')))
     if arguments is None:
         return ManifestSetting(None, comparable=False)
     return ManifestSetting(effective_flags(arguments).get(CONTROL.flag))
+
+
+# The kubelet reads a static pod file as sigs.k8s.io/yaml's YAMLToJSON does (go-yaml v2 into interface{}, map keys
+# made strings, JSON), then decodes a v1 Pod from that JSON (kubernetes pkg/kubelet/config/common.go,
+# tryDecodeSinglePod); a file whose first non-space character is `{` is decoded as JSON as it is (apimachinery
+# util/yaml ToJSON). What it refuses, it never runs: where pyyaml reads such a file, it is not comparable, as an
+# unreadable manifest is. tests/test_manifest_oracle.py compares the two on thousands of manifests.
+
+
+# Plain scalars go-yaml v2 resolves to a boolean or a number where pyyaml keeps a string (gopkg.in/yaml.v2 v2.4.0
+# resolve.go: `y`, `n` and their capitals are booleans; after removing `_`, whatever strconv.ParseInt or ParseUint
+# takes with base 0 (`0o17`, `08` as a float) and YAML-style floats (`1e3`) are numbers). A little wider than Go
+# where underscores sit oddly: such a token is then not comparable, never misread.
+GO_YAML_NON_STRING = re.compile(
+    r"""^(?:[yYnN]|[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+"""
+    r"""|(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9_]+)?))$"""
+)
+GO_YAML_NON_STRING_TAG = 'tag:github.com/DataDog/cis_kubernetes,go-yaml-v2-non-string'
+
+
+@dataclass(frozen=True)
+class GoYamlNonString:
+    """A plain scalar pyyaml reads as a string and go-yaml v2 as a boolean or number: no string to the kubelet."""
+
+    text: str
+
+
+def _go_yaml_reads_otherwise(document: Mapping) -> bool:
+    """Whether go-yaml v2 may read the containers differently: a string among their names, commands or args that
+    would not be one to go-yaml if it was written plain."""
+    containers = as_mapping(document.get('spec')).get('containers')
+    for container in containers if isinstance(containers, list) else []:
+        if isinstance(container, Mapping):
+            words = [container.get('name'), *_listed(container.get('command')), *_listed(container.get('args'))]
+            if any(isinstance(word, str) and GO_YAML_NON_STRING.match(word) for word in words):
+                return True
+    return False
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+@functools.cache
+def _as_go_yaml_v2(loader):
+    """`loader` reading plain scalars and merge keys as go-yaml v2 does, where pyyaml differs."""
+    import yaml
+
+    class GoYamlV2Loader(loader):
+        def flatten_mapping(self, node):
+            """go-yaml v2 (decode.go, mapping and merge) sets a merged mapping's pairs where `<<` stands, over the keys
+            before it; pyyaml lets every explicit key win. Of a merged list, the first mapping wins in both."""
+            pairs = []
+            for key_node, value_node in node.value:
+                if key_node.tag != 'tag:yaml.org,2002:merge':
+                    if key_node.tag == 'tag:yaml.org,2002:value':
+                        key_node.tag = 'tag:yaml.org,2002:str'
+                    pairs.append((key_node, value_node))
+                    continue
+                merged = [value_node] if isinstance(value_node, yaml.MappingNode) else value_node.value
+                if not isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)) or not all(
+                    isinstance(mapping, yaml.MappingNode) for mapping in merged
+                ):
+                    raise yaml.constructor.ConstructorError(None, None, 'merge of a non-mapping', value_node.start_mark)
+                for mapping in reversed(merged):
+                    self.flatten_mapping(mapping)
+                    pairs.extend(mapping.value)
+            node.value = pairs
+
+    GoYamlV2Loader.add_implicit_resolver(GO_YAML_NON_STRING_TAG, GO_YAML_NON_STRING, list('yYnN+-.0123456789'))
+    GoYamlV2Loader.add_constructor(
+        GO_YAML_NON_STRING_TAG, lambda self, node: GoYamlNonString(self.construct_scalar(node))
+    )
+    return GoYamlV2Loader
+
+
+def _decodes_as_container(container) -> bool:
+    """A container the Pod decoder takes as pyyaml read it: a mapping whose name is a string and whose command and
+    args are lists of strings. A YAML 1.1 number, boolean or date among them (`- 443`, `- on`) is no string to the
+    kubelet, and pyyaml's `str()` of it (`443`, `True`) not the text the kubelet would pass either. A null container
+    decodes to one without a name, which the kubelet's validation refuses."""
+    if not isinstance(container, Mapping) or not isinstance(container.get('name') or '', str):
+        return False
+    return all(_is_string_list(container.get(key)) for key in ('command', 'args'))
+
+
+def _is_string_list(value) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
+def _has_null_key(document) -> bool:
+    """A null mapping key anywhere (`~: x`): YAMLToJSON makes no JSON key of it, so the kubelet refuses the file.
+    Walked without recursion (documents nest up to C_COMPOSER_MAX_DEPTH), each shared (aliased) node once."""
+    pending, seen = [document], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Mapping):
+            if None in node:
+                return True
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return False
+
+
+def _json_pod(text: str):
+    """The document as the kubelet's JSON decoding reads it; None where that differs from Python's: a repeated key
+    (Go decodes the later object into the same struct, keeping what it leaves out), NaN or Infinity (not JSON to
+    Go), a lone surrogate escape (U+FFFD to Go)."""
+
+    def refuse_repeated(pairs):
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise ValueError('repeated key')
+        return dict(pairs)
+
+    def refuse_constant(name):
+        raise ValueError(name)
+
+    try:
+        document = json.loads(text, object_pairs_hook=refuse_repeated, parse_constant=refuse_constant)
+        json.dumps(document, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    return document
 
 
 # kube-log-runner, formerly go-runner (kubernetes/kubernetes staging/src/k8s.io/component-base/logs/kube-log-runner/
@@ -4638,8 +4778,9 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
         if not manifest.comparable:
             why = (
-                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
-                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
+                f'the static pod manifest {path} runs it through a command this check does not read (or is one the '
+                'kubelet would refuse to decode), and no apiserver or kubelet process is visible to the Agent (run it '
+                "in the host's PID namespace)"
             )
             return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
         finding = self._judge(None, setting, host_root, host_root, now, None)

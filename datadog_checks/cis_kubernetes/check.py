@@ -284,8 +284,9 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         setting = ClientCaSetting(manifest.value, 'manifest', distribution, path)
         if not manifest.comparable:
             why = (
-                f'the static pod manifest {path} runs it through a command this check does not read, and no apiserver '
-                "or kubelet process is visible to the Agent (run it in the host's PID namespace)"
+                f'the static pod manifest {path} runs it through a command this check does not read (or is one the '
+                'kubelet would refuse to decode), and no apiserver or kubelet process is visible to the Agent (run it '
+                "in the host's PID namespace)"
             )
             return judge(None, replace(setting, unjudgeable=why), None, None, now, self.settings.days_warning)
         finding = self._judge(None, setting, host_root, host_root, now, None)
