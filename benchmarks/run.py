@@ -102,6 +102,18 @@ def kubeadm_node(workdir: str) -> tuple[list[str], dict]:
     return ['/usr/local/bin/kube-apiserver', *command[1:]], {'host_root': host}
 
 
+def plain_node(workdir: str) -> tuple[list[str], dict]:
+    """(argv, instance) for an apiserver with its flags alone (no static pod manifest): kubernetes-the-hard-way,
+    or any apiserver run by systemd."""
+    ca_file = os.path.join(workdir, 'plain-ca.crt')
+    Path(ca_file).write_bytes(certs.valid_ca())
+    return ['/usr/local/bin/kube-apiserver', '--secure-port=6443', f'--client-ca-file={ca_file}'], {}
+
+
+# node -> (how to set it up, the distribution the check must judge it to be)
+NODES = {'kubeadm': (kubeadm_node, 'kubeadm'), 'plain': (plain_node, 'kubernetes')}
+
+
 def new_check(instance: dict | None = None) -> CisKubernetesCheck:
     check = CisKubernetesCheck('cis_kubernetes', {}, [instance or {}])
     check.check_id = 'cis_kubernetes:benchmark'
@@ -127,15 +139,15 @@ def mean_of_runs(runs: int, instance: dict) -> float:
     return statistics.fmean(timed(lambda: run_checked(check), runs, before=clear_submissions))
 
 
-def measure(count: int, repeat: int, scans: int, instance: dict) -> dict:
+def measure(count: int, repeat: int, scans: int, instance: dict, distribution: str = 'kubeadm') -> dict:
     with IdleProcesses(count):
         processes = len(psutil.pids())
         steady_check = new_check(instance)
         clear_submissions()
         run_checked(steady_check)  # the first run: discovery and parse happen here
         judged = [(sc.status, sc.tags) for sc in aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file')]
-        if len(judged) != 1 or judged[0][0] != 0 or 'kube_distribution:kubeadm' not in judged[0][1]:
-            raise RuntimeError(f'the stand-in was not judged a passing kubeadm apiserver: {judged}')
+        if len(judged) != 1 or judged[0][0] != 0 or f'kube_distribution:{distribution}' not in judged[0][1]:
+            raise RuntimeError(f'the stand-in was not judged a passing {distribution} apiserver: {judged}')
         steady = timed(lambda: run_checked(steady_check), repeat, before=clear_submissions)
         first, least = [], []
         for _ in range(scans):  # alternately: what else the machine does falls on both alike
@@ -325,17 +337,25 @@ def chart(rows: list[dict], path: Path) -> None:
     matplotlib.use('Agg')
     from matplotlib import pyplot
 
-    counts = [row['processes'] for row in rows]
     figure, axes = pyplot.subplots(figsize=(8, 5), dpi=110)
-    for key, label, style in (
-        ('kube_bench_audit', "kube-bench's audit (ps -ef | grep)", 's-'),
-        ('psutil_scan', "naive psutil.process_iter(['name'])", 'd-'),
-        ('first_run', 'cis_kubernetes first run (cold discovery)', 'o-'),
-        ('floor', 'floor: list /proc and readlink every exe', 'x--'),
-        ('mean_of_40_runs', 'cis_kubernetes mean of 40 runs (rescans included)', 'v-'),
-        ('steady_state', 'cis_kubernetes steady-state run', '^-'),
-    ):
-        axes.plot(counts, [row['median_ms'][key] for row in rows], style, label=label)
+    nodes = list(dict.fromkeys(row['node'] for row in rows))
+    for node in nodes:
+        of_node = [row for row in rows if row['node'] == node]
+        counts = [row['processes'] for row in of_node]
+        keys = (
+            [
+                ('kube_bench_audit', "kube-bench's audit (ps -ef | grep)", 's-'),
+                ('psutil_scan', "naive psutil.process_iter(['name'])", 'd-'),
+                ('first_run', f'cis_kubernetes first run ({node} node)', 'o-'),
+                ('floor', 'floor: list /proc and readlink every exe', 'x--'),
+                ('mean_of_40_runs', f'cis_kubernetes mean of 40 runs ({node} node)', 'v-'),
+                ('steady_state', f'cis_kubernetes steady-state run ({node} node)', '^-'),
+            ]
+            if node == nodes[0]
+            else [('first_run', f'cis_kubernetes first run ({node} node)', 'o:')]
+        )
+        for key, label, style in keys:
+            axes.plot(counts, [row['median_ms'][key] for row in of_node], style, label=label)
     axes.set_xscale('log')
     axes.set_yscale('log')
     axes.set_xlabel('processes on the machine')
@@ -353,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--counts', default='200,2000,10000', help='extra idle process counts, comma-separated')
     parser.add_argument('--repeat', type=int, default=300, help='steady-state runs per count')
     parser.add_argument('--scans', type=int, default=25, help='repetitions of the full-scan measurements per count')
+    parser.add_argument('--nodes', default='kubeadm,plain', help=f'which stand-in nodes, of {", ".join(NODES)}')
     parser.add_argument('--quick', action='store_true', help='few repetitions: a smoke run, not figures to quote')
     parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results'), help='folder for results and chart')
     args = parser.parse_args(argv)
@@ -363,24 +384,28 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     workdir = tempfile.mkdtemp(prefix='cis-kubernetes-bench-')
-    argv, instance = kubeadm_node(workdir)
-    rows = []
+    rows, mem = [], None
     try:
-        with standin.running(argv):
-            for count in counts:
-                row = measure(count, args.repeat, args.scans, instance)
-                row['ratios'] = ratios(row)
-                rows.append(row)
-                ms, r = row['median_ms'], row['ratios']
-                print(
-                    f'{row["processes"]:>6} processes: steady {ms["steady_state"]:.3f} ms, mean of 40 runs '
-                    f'{ms["mean_of_40_runs"]:.3f} ms ({r["mean_of_40_vs_steady"]:.2f} x steady), first run '
-                    f'{ms["first_run"]:.2f} ms ({r["first_vs_floor"]:.2f} x the floor {ms["floor"]:.2f} ms; in a fresh '
-                    f'interpreter {ms["first_run_fresh_interpreter"]:.2f} ms, {r["fresh_first_vs_floor"]:.2f} x), '
-                    f'kube-bench audit {ms["kube_bench_audit"]:.1f} ms, psutil scan {ms["psutil_scan"]:.1f} ms',
-                    flush=True,
-                )
-            mem = memory(instance)
+        for node in args.nodes.split(','):
+            setup, distribution = NODES[node]
+            argv, instance = setup(workdir)
+            with standin.running(argv):
+                for count in counts:
+                    row = {'node': node, **measure(count, args.repeat, args.scans, instance, distribution)}
+                    row['ratios'] = ratios(row)
+                    rows.append(row)
+                    ms, r = row['median_ms'], row['ratios']
+                    print(
+                        f'{node:>7} node, {row["processes"]:>6} processes: steady {ms["steady_state"]:.3f} ms, mean of '
+                        f'40 runs {ms["mean_of_40_runs"]:.3f} ms ({r["mean_of_40_vs_steady"]:.2f} x steady), first run '
+                        f'{ms["first_run"]:.2f} ms ({r["first_vs_floor"]:.2f} x the floor {ms["floor"]:.2f} ms; in a '
+                        f'fresh interpreter {ms["first_run_fresh_interpreter"]:.2f} ms, '
+                        f'{r["fresh_first_vs_floor"]:.2f} x), kube-bench audit {ms["kube_bench_audit"]:.1f} ms, '
+                        f'psutil scan {ms["psutil_scan"]:.1f} ms',
+                        flush=True,
+                    )
+                if mem is None:  # the first node's
+                    mem = memory(instance)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(

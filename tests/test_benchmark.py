@@ -10,8 +10,8 @@ from tests.conftest import needs_standins
 def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
     assert benchmark.main(['--counts', '20', '--quick', '--out', str(tmp_path)]) == 0
     results = json.loads((tmp_path / 'results.json').read_text())
-    (row,) = results['rows']
-    assert row['extra_processes'] == 20
+    assert [(row['node'], row['extra_processes']) for row in results['rows']] == [('kubeadm', 20), ('plain', 20)]
+    row = results['rows'][0]
     assert set(row['median_ms']) >= {
         'steady_state',
         'first_run',
