@@ -1,11 +1,11 @@
 """What one run of the check costs on a busy control-plane node, side by side with what users run today.
 
-    python -m benchmarks.run                      # 200, 2,000 and 10,000 extra idle processes; a few minutes
+    python -m benchmarks.run                      # 200, 2,000 and 10,000 extra idle processes; two minutes
     python -m benchmarks.run --counts 50 --quick  # a smoke run
 
-For each count it starts that many idle processes (and stops them afterwards) beside one stand-in kube-apiserver set
-up as kubeadm sets one up (its flags and its static pod manifest, a valid client CA), then measures, in the same
-process table:
+For each node (--nodes: a stand-in kube-apiserver set up as kubeadm sets one up, its flags and its static pod
+manifest; and a plain one, its flags alone; each with a valid client CA) and each count, it starts that many idle
+processes (and stops them afterwards), then measures, in the same process table:
   1. the check's steady-state run() (apiserver known, file unchanged), as the Agent calls it;
   2. its first run() (cold discovery, first parse of the CA file) of a new check instance, alternately with
   3. the floor: list /proc and readlink every process's executable once, the least any scan can do;
