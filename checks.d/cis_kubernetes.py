@@ -1425,15 +1425,16 @@ C_COMPOSER_MAX_DEPTH = 1000
 
 
 def load_yaml(text: str, variant=None):
-    """The document as the Agent reads YAML (rtloader's CSafeLoader, DataDog/datadog-agent
-    rtloader/common/stringutils.c at 0698a0a2, whose libyaml parser is also what the kubelet's go-yaml was ported
-    from); None when it is not YAML or nests absurdly deep.
+    """The document, read with the loader the Agent's rtloader picks for its own YAML (CSafeLoader where pyyaml has
+    libyaml: DataDog/datadog-agent rtloader/common/stringutils.c at 0698a0a2; rtloader imports yaml as it starts,
+    rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
+    None when it is not YAML or nests absurdly deep.
 
     A document that may nest deeper than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises
     RecursionError where C would crash. Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm
     manifest here, against 0.6 ms). `variant`, given the loader class chosen, returns a subclass to read with instead.
     """
-    import yaml  # shipped with the Agent, which imports it before any check runs (rtloader's init_stringutils)
+    import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
     shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
     loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()

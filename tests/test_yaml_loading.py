@@ -95,7 +95,7 @@ def test_documents_read_as_the_pure_python_safe_loader_reads_them(text):
 @needs_libyaml
 @pytest.mark.parametrize('text', EDGE_DOCUMENTS, ids=range(len(EDGE_DOCUMENTS)))
 def test_documents_read_as_the_agents_own_loader_reads_them(text):
-    """rtloader reads instance configurations with CSafeLoader (DataDog/datadog-agent rtloader/common/stringutils.c)."""
+    """rtloader's own YAML conversions use CSafeLoader (DataDog/datadog-agent rtloader/common/stringutils.c)."""
     try:
         agent = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
