@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import psutil
@@ -89,6 +90,20 @@ def as_unprivileged_user(action, before=None):
     if 'error' in answer:
         raise ChildProcessError(answer['error'])
     return answer['result']
+
+
+DEBIAN_GOPATH = '/usr/share/gocode'  # where Debian's golang-*-dev packages put their sources, for GOPATH builds
+
+
+def build_go_oracle(tmp_path_factory, source, package: str, debian_package: str) -> str:
+    """The path of `source` built with Debian's Go in GOPATH mode against Debian's `package` (an import path); the
+    test skips, naming the packages .ci/run installs, when Go or the package is missing."""
+    if shutil.which('go') is None or not os.path.isdir(f'{DEBIAN_GOPATH}/src/{package}'):
+        pytest.skip(f'needs Go and {package} (Debian: golang-go {debian_package}), as .ci/run installs')
+    out = tmp_path_factory.mktemp('go-oracle')
+    env = {**os.environ, 'GO111MODULE': 'off', 'GOPATH': DEBIAN_GOPATH, 'GOCACHE': str(out / 'cache')}
+    subprocess.run(['go', 'build', '-o', str(out / 'oracle'), str(source)], check=True, env=env)
+    return str(out / 'oracle')
 
 
 def write(path: str, data: bytes, mode: int = 0o644) -> str:

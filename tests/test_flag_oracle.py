@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,10 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datadog_checks.cis_kubernetes.flags import effective_flags
+from tests.conftest import build_go_oracle
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'pflag_oracle.go'
-GOPATH = '/usr/share/gocode'
-PFLAG = Path(GOPATH) / 'src' / 'github.com' / 'spf13' / 'pflag'
 STRING_FLAGS = ['client-ca-file', 'tls-cert-file', 'etcd-servers', 'token-auth-file', 'authorization-mode', 'v']
 # kube-apiserver's boolean flags as its reference documentation lists them (flags shown without a type, 1.23, and
 # klog's before 1.26), kept apart from the check's own list so that a flag the check misclassifies shows up here.
@@ -98,12 +96,8 @@ class Oracle:
 
 @pytest.fixture(scope='module')
 def oracle(tmp_path_factory):
-    if shutil.which('go') is None or not PFLAG.is_dir():
-        pytest.skip('needs Go and spf13/pflag (Debian: golang-go golang-github-spf13-pflag-dev), as .ci/run installs')
-    out = tmp_path_factory.mktemp('oracle')
-    env = {**os.environ, 'GO111MODULE': 'off', 'GOPATH': GOPATH, 'GOCACHE': str(out / 'cache')}
-    subprocess.run(['go', 'build', '-o', str(out / 'oracle'), str(ORACLE_SOURCE)], check=True, env=env)
-    instance = Oracle(str(out / 'oracle'))
+    binary = build_go_oracle(tmp_path_factory, ORACLE_SOURCE, 'github.com/spf13/pflag', 'golang-github-spf13-pflag-dev')
+    instance = Oracle(binary)
     yield instance
     instance.close()
 

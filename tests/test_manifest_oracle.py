@@ -21,10 +21,8 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import os
 import random
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +41,10 @@ from datadog_checks.cis_kubernetes.distributions.manifests import (
 )
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from devtools import certs
-from tests.conftest import write
+from tests.conftest import build_go_oracle, write
 from tests.test_distributions import CA_FLAG, COMMON, MANIFEST, SC, manifest, wrapped_manifest
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go'
-GOPATH = '/usr/share/gocode'
-GO_YAML = Path(GOPATH) / 'src' / 'gopkg.in' / 'yaml.v2'
 KUBEADM_MANIFEST = (Path(__file__).parent / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
 NOT_COMPARABLE = ManifestSetting(None, comparable=False)
 GENERATED = 2000
@@ -87,12 +83,7 @@ class Oracle:
 
 @pytest.fixture(scope='module')
 def oracle(tmp_path_factory):
-    if shutil.which('go') is None or not GO_YAML.is_dir():
-        pytest.skip('needs Go and go-yaml v2 (Debian: golang-go golang-gopkg-yaml.v2-dev), as .ci/run installs')
-    out = tmp_path_factory.mktemp('manifest-oracle')
-    env = {**os.environ, 'GO111MODULE': 'off', 'GOPATH': GOPATH, 'GOCACHE': str(out / 'cache')}
-    subprocess.run(['go', 'build', '-o', str(out / 'oracle'), str(ORACLE_SOURCE)], check=True, env=env)
-    return Oracle(str(out / 'oracle'))
+    return Oracle(build_go_oracle(tmp_path_factory, ORACLE_SOURCE, 'gopkg.in/yaml.v2', 'golang-gopkg-yaml.v2-dev'))
 
 
 def reading_of(containers: list[dict]) -> ManifestSetting:
