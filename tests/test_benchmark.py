@@ -40,3 +40,13 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
         wanted = {'probe_ecdsa', 'probe_rsa', 'steady_probe_off', 'steady_probe_due', 'find_listener_busy'}
         assert set(wire['median_ms']) >= wanted
         assert all(value > 0 for value in wire['median_ms'].values())
+
+
+@needs_standins
+def test_compare_measures_another_revision_beside_the_working_tree(capsys):
+    from benchmarks import compare
+
+    assert compare.main(['HEAD', '--counts', '10']) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if 'extra processes' in line]
+    assert [line.split()[0] for line in lines] == ['HEAD', 'HEAD', 'working', 'working']
+    assert all('x the floor' in line for line in lines)

@@ -1,0 +1,87 @@
+"""Another revision's check measured by this benchmark's harness on the same nodes: before and after, side by side.
+
+    python -m benchmarks.compare a63c41d                 # that revision, then the working tree, at 2,000 processes
+    python -m benchmarks.compare a63c41d --counts 2000,10000
+
+For each node of benchmarks.run (a kubeadm one and a plain one) it measures, in one interpreter per revision: the
+steady state, the mean of 40 runs, and the first run alternately with the floor (benchmarks.run's first four
+figures). The fresh-interpreter and memory figures of benchmarks.run are not taken: their child interpreters would
+import this tree's package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in a child: the package of the revision first on sys.path, then this tree's benchmark harness.
+CHILD = """
+import json, statistics, sys, tempfile
+package_root, counts = sys.argv[1], [int(c) for c in sys.argv[2].split(',')]
+sys.path.insert(0, package_root)
+import datadog_checks.cis_kubernetes
+sys.path.remove(package_root)
+from benchmarks import run as bench
+from devtools import standin
+out = {'package': datadog_checks.cis_kubernetes.__file__, 'rows': []}
+for node, (setup, distribution) in bench.NODES.items():
+    argv, instance = setup(tempfile.mkdtemp(prefix='cis-kubernetes-compare-'))
+    with standin.running(argv):
+        for count in counts:
+            with bench.IdleProcesses(count):
+                check = bench.new_check(instance)
+                bench.run_checked(check)
+                steady = bench.timed(lambda: bench.run_checked(check), 200, before=bench.clear_submissions)
+                first, least = [], []
+                for _ in range(25):
+                    least += bench.timed(bench.floor, 1)
+                    new = lambda: bench.run_checked(bench.new_check(instance))
+                    first += bench.timed(new, 1, bench.clear_submissions)
+                means = [bench.mean_of_runs(40, instance) for _ in range(10)]
+            ms = {k: statistics.median(v) * 1000 for k, v in
+                  (('steady_state', steady), ('first_run', first), ('floor', least), ('mean_of_40_runs', means))}
+            out['rows'].append({'node': node, 'extra_processes': count, 'median_ms': ms})
+print(json.dumps(out))
+"""
+
+
+def measure(package_root: str, counts: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, '-c', CHILD, package_root, counts], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('revision', help='the git revision to compare with the working tree')
+    parser.add_argument('--counts', default='2000', help='extra idle process counts, comma-separated')
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix='cis-kubernetes-revision-') as tree:
+        subprocess.run(['git', 'worktree', 'add', '--detach', tree, args.revision], cwd=ROOT, check=True)
+        try:
+            results = {args.revision: measure(tree, args.counts), 'working tree': measure(str(ROOT), args.counts)}
+        finally:
+            subprocess.run(['git', 'worktree', 'remove', '--force', tree], cwd=ROOT, check=False)
+    for name, result in results.items():
+        for row in result['rows']:
+            ms = row['median_ms']
+            print(
+                f'{name:>12} {row["node"]:>7} node, {row["extra_processes"]:>6} extra processes: steady '
+                f'{ms["steady_state"]:.3f} ms, mean of 40 runs {ms["mean_of_40_runs"]:.3f} ms '
+                f'({ms["mean_of_40_runs"] / ms["steady_state"]:.2f} x steady), first run {ms["first_run"]:.2f} ms '
+                f'({ms["first_run"] / ms["floor"]:.2f} x the floor {ms["floor"]:.2f} ms)'
+            )
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONDONTWRITEBYTECODE', '1')
+    sys.exit(main())
