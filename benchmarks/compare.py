@@ -3,10 +3,9 @@
     python -m benchmarks.compare a63c41d                 # that revision, then the working tree, at 2,000 processes
     python -m benchmarks.compare a63c41d --counts 2000,10000
 
-For each node of benchmarks.run (a kubeadm one and a plain one) it measures, in one interpreter per revision: the
-steady state, the mean of 40 runs, and the first run alternately with the floor (benchmarks.run's first four
-figures). The fresh-interpreter and memory figures of benchmarks.run are not taken: their child interpreters would
-import this tree's package.
+For each node of benchmarks.run (a kubeadm one and a plain one) it runs benchmarks.run's measure() in one interpreter
+per revision, that revision's package imported first. The fresh-interpreter and memory figures are not taken: their
+child interpreters would import this tree's package.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Runs in a child: the package of the revision first on sys.path, then this tree's benchmark harness.
 CHILD = """
-import json, statistics, sys, tempfile
+import json, sys, tempfile
 package_root, counts = sys.argv[1], [int(c) for c in sys.argv[2].split(',')]
 sys.path.insert(0, package_root)
 import datadog_checks.cis_kubernetes
@@ -35,19 +34,8 @@ for node, (setup, distribution) in bench.NODES.items():
     argv, instance = setup(tempfile.mkdtemp(prefix='cis-kubernetes-compare-'))
     with standin.running(argv):
         for count in counts:
-            with bench.IdleProcesses(count):
-                check = bench.new_check(instance)
-                bench.run_checked(check)
-                steady = bench.timed(lambda: bench.run_checked(check), 200, before=bench.clear_submissions)
-                first, least = [], []
-                for _ in range(25):
-                    least += bench.timed(bench.floor, 1)
-                    new = lambda: bench.run_checked(bench.new_check(instance))
-                    first += bench.timed(new, 1, bench.clear_submissions)
-                means = [bench.mean_of_runs(40, instance) for _ in range(10)]
-            ms = {k: statistics.median(v) * 1000 for k, v in
-                  (('steady_state', steady), ('first_run', first), ('floor', least), ('mean_of_40_runs', means))}
-            out['rows'].append({'node': node, 'extra_processes': count, 'median_ms': ms})
+            row = bench.measure(count, 200, 25, instance, distribution, fresh=False)
+            out['rows'].append({'node': node, **row})
 print(json.dumps(out))
 """
 

@@ -139,7 +139,11 @@ def mean_of_runs(runs: int, instance: dict) -> float:
     return statistics.fmean(timed(lambda: run_checked(check), runs, before=clear_submissions))
 
 
-def measure(count: int, repeat: int, scans: int, instance: dict, distribution: str = 'kubeadm') -> dict:
+def measure(
+    count: int, repeat: int, scans: int, instance: dict, distribution: str = 'kubeadm', fresh: bool = True
+) -> dict:
+    """Medians in ms at `count` extra processes; `fresh`: also the first run in fresh interpreters (which import this
+    tree's package, whatever this interpreter imported)."""
     with IdleProcesses(count):
         processes = len(psutil.pids())
         steady_check = new_check(instance)
@@ -156,7 +160,8 @@ def measure(count: int, repeat: int, scans: int, instance: dict, distribution: s
         audit = timed(lambda: subprocess.run(KUBE_BENCH_AUDIT, shell=True, capture_output=True), scans)
         naive = timed(lambda: list(psutil.process_iter(['name'])), scans, before=psutil.process_iter.cache_clear)
         means = [mean_of_runs(40, instance) for _ in range(scans)]
-        fresh_first, fresh_floor = fresh_first_runs(max(3, scans // 3), instance)
+        if fresh:
+            fresh_first, fresh_floor = fresh_first_runs(max(3, scans // 3), instance)
     ms = {
         name: statistics.median(samples) * 1000
         for name, samples in (
@@ -169,7 +174,8 @@ def measure(count: int, repeat: int, scans: int, instance: dict, distribution: s
         )
     }
     ms['steady_state_mean'] = statistics.fmean(steady) * 1000  # includes the periodic rescans (rescan_every)
-    ms['first_run_fresh_interpreter'], ms['floor_fresh_interpreter'] = fresh_first * 1000, fresh_floor * 1000
+    if fresh:
+        ms['first_run_fresh_interpreter'], ms['floor_fresh_interpreter'] = fresh_first * 1000, fresh_floor * 1000
     return {'extra_processes': count, 'processes': processes, 'median_ms': ms}
 
 

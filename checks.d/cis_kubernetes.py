@@ -852,15 +852,21 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
 
 def _starts_no_control_plane(args: Sequence[str]) -> bool:
-    """kubelite's boolean --start-control-plane (default true), the last occurrence winning, as pflag reads it."""
-    value = 'true'
+    """kubelite's boolean --start-control-plane (default true)."""
+    return last_bool_value(args, '--start-control-plane', 'true') in FALSE_WORDS
+
+
+def last_bool_value(args: Sequence[str], flag: str, default: str) -> str:
+    """The value of a boolean `flag` as pflag reads a command line: the last occurrence wins, a bare flag is true,
+    nothing after `--` is a flag."""
+    value = default
     for arg in args:
         if arg == '--':
             break
         name, has_value, given = arg.partition('=')
-        if name == '--start-control-plane':
+        if name == flag:
             value = given if has_value else 'true'
-    return value in FALSE_WORDS
+    return value
 
 
 def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
@@ -885,14 +891,7 @@ def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
 
 def disables_apiserver(args: Sequence[str]) -> bool:
     """`--disable-apiserver` of k3s and rke2 on a visible command line (their configuration is read elsewhere)."""
-    value = 'false'
-    for arg in args:
-        if arg == '--':
-            break
-        name, has_value, given = arg.partition('=')
-        if name == '--disable-apiserver':
-            value = given if has_value else 'true'
-    return value not in FALSE_WORDS
+    return last_bool_value(args, '--disable-apiserver', 'false') not in FALSE_WORDS
 
 
 def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
@@ -1028,7 +1027,7 @@ class ProcessTable:
             try:
                 exe = read_exe(pid + '/exe', dir_fd=proc_fd)
             except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
-                program = _comm(proc_fd, pid)
+                program = process_name(procfs, int(pid))
                 kind = LOOK_CLOSER.get(program)
             except OSError:  # gone, a zombie or a kernel thread: no executable
                 continue
@@ -1095,20 +1094,6 @@ def _entries(proc_fd: int, pids) -> dict[str, int]:
         except OSError:
             continue
     return entries
-
-
-def _comm(proc_fd: int, pid: str) -> str:
-    """The process's name, for when its executable is hidden; '' when it is gone."""
-    try:
-        fd = os.open(pid + '/comm', os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-    except OSError:
-        return ''
-    try:
-        return os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
-    except OSError:
-        return ''
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ class ProcessTable:
             try:
                 exe = read_exe(pid + '/exe', dir_fd=proc_fd)
             except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
-                program = _comm(proc_fd, pid)
+                program = process_name(procfs, int(pid))
                 kind = LOOK_CLOSER.get(program)
             except OSError:  # gone, a zombie or a kernel thread: no executable
                 continue
@@ -178,20 +178,6 @@ def _entries(proc_fd: int, pids) -> dict[str, int]:
         except OSError:
             continue
     return entries
-
-
-def _comm(proc_fd: int, pid: str) -> str:
-    """The process's name, for when its executable is hidden; '' when it is gone."""
-    try:
-        fd = os.open(pid + '/comm', os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-    except OSError:
-        return ''
-    try:
-        return os.read(fd, 64).rstrip(b'\n').decode('utf-8', 'replace')
-    except OSError:
-        return ''
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -106,15 +106,21 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
 
 
 def _starts_no_control_plane(args: Sequence[str]) -> bool:
-    """kubelite's boolean --start-control-plane (default true), the last occurrence winning, as pflag reads it."""
-    value = 'true'
+    """kubelite's boolean --start-control-plane (default true)."""
+    return last_bool_value(args, '--start-control-plane', 'true') in FALSE_WORDS
+
+
+def last_bool_value(args: Sequence[str], flag: str, default: str) -> str:
+    """The value of a boolean `flag` as pflag reads a command line: the last occurrence wins, a bare flag is true,
+    nothing after `--` is a flag."""
+    value = default
     for arg in args:
         if arg == '--':
             break
         name, has_value, given = arg.partition('=')
-        if name == '--start-control-plane':
+        if name == flag:
             value = given if has_value else 'true'
-    return value in FALSE_WORDS
+    return value
 
 
 def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
@@ -139,14 +145,7 @@ def witness(comm: str, argv: Sequence[str], cgroup: str = '') -> str | None:
 
 def disables_apiserver(args: Sequence[str]) -> bool:
     """`--disable-apiserver` of k3s and rke2 on a visible command line (their configuration is read elsewhere)."""
-    value = 'false'
-    for arg in args:
-        if arg == '--':
-            break
-        name, has_value, given = arg.partition('=')
-        if name == '--disable-apiserver':
-            value = given if has_value else 'true'
-    return value not in FALSE_WORDS
+    return last_bool_value(args, '--disable-apiserver', 'false') not in FALSE_WORDS
 
 
 def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
