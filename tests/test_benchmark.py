@@ -46,7 +46,11 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
 def test_compare_measures_another_revision_beside_the_working_tree(capsys):
     from benchmarks import compare
 
-    assert compare.main(['HEAD', '--counts', '10']) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if 'extra processes' in line]
+    assert compare.main(['HEAD', '--counts', '10', '--memory-samples', '1']) == 0
+    out = capsys.readouterr().out.splitlines()
+    lines = [line for line in out if 'extra processes' in line]
     assert [line.split()[0] for line in lines] == ['HEAD', 'HEAD', 'working', 'working']
     assert all('x the floor' in line for line in lines)
+    peaks = [line for line in out if 'peak RSS' in line]
+    assert [line.split()[0] for line in peaks] == ['HEAD', 'working']
+    assert all(float(line.split('+')[1].split()[0]) > 0 for line in peaks)
