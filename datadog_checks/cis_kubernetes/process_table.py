@@ -102,26 +102,25 @@ class ProcessTable:
         """Look at the processes of `inodes` (pid -> inode of /proc/<pid>), but those `known` with the same inode."""
         # The loop is the whole cost of a first scan beyond the floor (a listing and a readlink per process): it makes
         # no call but the readlink, and names each executable once, since processes share executables.
-        kinds: dict[str, str | None] = {}  # executable path -> what LOOK_CLOSER says of it, for this scan
+        kinds: dict[str, str] = {}  # executable path -> what LOOK_CLOSER says of it ('' for nothing), for this scan
         closer: list[tuple[str, str, str]] = []  # (pid, kind, program) of the processes to look at closer
         read_exe = _read_exe
-        for pid in inodes:
-            if known is not None and known.get(pid, MISSING) == inodes[pid]:
-                continue
+        pids = inodes if known is None else [pid for pid in inodes if known.get(pid, MISSING) != inodes[pid]]
+        for pid in pids:
             try:
                 exe = read_exe(pid + '/exe', dir_fd=proc_fd)
             except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
                 program = process_name(procfs, int(pid))
-                kind = LOOK_CLOSER.get(program)
+                if program in LOOK_CLOSER:
+                    closer.append((pid, LOOK_CLOSER[program], program))
+                continue
             except OSError:  # gone, a zombie or a kernel thread: no executable
                 continue
-            else:
-                program = ''
-                kind = kinds.get(exe, MISSING)
-                if kind is MISSING:
-                    kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe))
-            if kind is not None:  # any other program never becomes an apiserver: it is set aside
-                closer.append((pid, kind, program or program_name(exe)))
+            kind = kinds.get(exe)
+            if kind is None:
+                kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe), '')
+            if kind:  # any other program never becomes an apiserver: it is set aside
+                closer.append((pid, kind, program_name(exe)))
         recheck = {pid: inodes[pid] for pid, _, _ in closer}
         quiet = dict(inodes)
         for pid in recheck:
