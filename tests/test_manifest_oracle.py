@@ -5,7 +5,8 @@ decodes a v1 Pod from the JSON; a file that starts with `{` is decoded as JSON d
 pyyaml on libyaml. For a corpus of manifests (the real kubeadm one, those tests/test_distributions.py builds, and
 about two thousand seeded variants in every YAML style the kubelet takes: block and flow, quoting and escapes, comments,
 CRLF, a BOM, document markers, anchors, aliases and merge keys, tabs after colons, repeated keys, several containers,
-`args` only, wrappers, long lines, non-ASCII, JSON), each document goes through Go once and through the check once:
+`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more written as kubeadm writes (which
+distributions/block_yaml.py reads without libyaml), each document goes through Go once and through the check once:
 
 - where the kubelet decodes the Pod, the check's `manifest_setting` must be what the check's own helpers (container
   choice, `apiserver_arguments`, `effective_flags`) make of the containers Go decoded;
@@ -34,6 +35,7 @@ from hypothesis import strategies as st
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.control import CONTROL
+from datadog_checks.cis_kubernetes.distributions.block_yaml import NOT_BLOCK, read_block_yaml
 from datadog_checks.cis_kubernetes.distributions.manifests import (
     ManifestSetting,
     apiserver_arguments,
@@ -48,6 +50,7 @@ ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go
 KUBEADM_MANIFEST = (Path(__file__).parent / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
 NOT_COMPARABLE = ManifestSetting(None, comparable=False)
 GENERATED = 2000
+PLAIN_BLOCK_GENERATED = 600  # written as kubeadm writes: block_yaml.py reads many of them without libyaml
 
 # Files the kubelet decodes that the check declines to read (not comparable): never a different reading.
 CONSERVATIVE = {
@@ -160,8 +163,10 @@ def double_quoted(text: str, rng: random.Random) -> str:
 
 
 class Writer:
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, plain_block: bool = False):
         self.rng = rng
+        # The way kubeadm and most people write: block style, keys unquoted, scalars on one line, printable ASCII.
+        self.plain_block = plain_block
 
     def scalar(self, value, flow: bool, indent: int) -> str:
         rng = self.rng
@@ -179,7 +184,8 @@ class Writer:
             return text
         if roll < 0.75 and '\n' not in text:
             return "'" + text.replace("'", "''") + "'"
-        if not flow and text and roll < 0.85 and text[0] not in ' \t' and text[-1] not in ' \t' and '\n' not in text:
+        block = not flow and not self.plain_block and text and text[0] not in ' \t' and text[-1] not in ' \t'
+        if block and roll < 0.85 and '\n' not in text:
             style = rng.choice(['|-', '>-'])
             if style == '>-' and '  ' in text:
                 style = '|-'
@@ -200,15 +206,16 @@ class Writer:
     def key(self, key, flow: bool) -> str:
         if isinstance(key, Raw):
             return str(key)
-        if self.rng.random() < 0.1:
+        if self.rng.random() < 0.1 and not self.plain_block:
             return f'"{key}"'
         return key
 
     def colon(self) -> str:
-        return self.rng.choice([': '] * 8 + [':\t', ':  '])
+        return self.rng.choice([': '] * 8 + ([] if self.plain_block else [':\t']) + [':  '])
 
     def comment(self) -> str:
-        return self.rng.choice(['', '', '', '  # a comment', ' #: not a key', '  # çà ✓'])
+        comments = ['', '', '', '  # a comment', ' #: not a key']
+        return self.rng.choice(comments + ([] if self.plain_block else ['  # çà ✓']))
 
     def block(self, value, indent: int) -> str:
         """`value` as the text after `key:` or `- ` (starting with a space or a newline)."""
@@ -216,7 +223,7 @@ class Writer:
         anchor = ''
         if isinstance(value, Anchored):
             anchor, value = f' &{value.name}', value.value
-        if isinstance(value, (Pairs, list)) and (not value or rng.random() < 0.15):
+        if isinstance(value, (Pairs, list)) and (not value or (rng.random() < 0.15 and not self.plain_block)):
             return f'{anchor} {self.flow(value)}{self.comment()}\n'
         if isinstance(value, Pairs):
             return f'{anchor}\n' + self.mapping(value, indent + 2)
@@ -261,6 +268,7 @@ CA_PATHS = [
     '/pki/a\tb.crt',
     '/pki/' + 'long-' * 700 + 'ca.crt',
 ]
+ASCII_CA_PATHS = [path for path in CA_PATHS if path.isascii() and path.isprintable()]
 OTHER_FLAGS = [
     '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt',
     '--profiling=false',
@@ -275,19 +283,19 @@ GO_ONLY_NON_STRINGS = ['y', 'Y', 'n', 'N', '1e3', '08', '0o17', '+1e-2', '1.0e3'
 PYYAML_ONLY_NON_STRINGS = ['1:20', '190:20:30.15', '2001-01-01', '2002-12-14t21:59:43.10-05:00']
 
 
-def client_ca_tokens(rng: random.Random) -> list[str]:
-    path = rng.choice(CA_PATHS)
+def client_ca_tokens(rng: random.Random, paths: list[str] = CA_PATHS) -> list[str]:
+    path = rng.choice(paths)
     name = rng.choice(['client-ca-file'] * 4 + ['client_ca_file'])
     return [f'--{name}={path}'] if rng.random() < 0.7 else [f'--{name}', path]
 
 
-def apiserver_argv(rng: random.Random) -> tuple[list[str], list[str]]:
+def apiserver_argv(rng: random.Random, paths: list[str] = CA_PATHS) -> tuple[list[str], list[str]]:
     """(command, args) of an apiserver container."""
     flags = list(COMMON[: rng.randint(0, 3)])
     for _ in range(rng.randint(0, 3)):
         flags.insert(rng.randint(0, len(flags)), rng.choice(OTHER_FLAGS))
     for _ in range(rng.choice([0, 1, 1, 1, 2])):
-        flags[rng.randint(0, len(flags)) : 0] = client_ca_tokens(rng)
+        flags[rng.randint(0, len(flags)) : 0] = client_ca_tokens(rng, paths)
     if rng.random() < 0.05:
         flags.append('--')
     kind = rng.randint(0, 9)
@@ -326,14 +334,17 @@ def container(rng: random.Random, name: str, command: list, args: list) -> Pairs
     return pairs
 
 
-def generated(rng: random.Random) -> Document:
+def generated(rng: random.Random, plain_block: bool = False) -> Document:
+    """A manifest with one hazard at most; `plain_block`: written as kubeadm writes (Writer), which
+    distributions/block_yaml.py may read without libyaml."""
     hazards: set[str] = set()
-    command, args = apiserver_argv(rng)
+    paths = ASCII_CA_PATHS if plain_block else CA_PATHS
+    command, args = apiserver_argv(rng, paths)
     containers = []
     apiserver_name = rng.choice(['kube-apiserver'] * 8 + ['apiserver', 'kube-apiserver-healthcheck'])
     containers.append(container(rng, apiserver_name, command, args))
     for _ in range(rng.choice([0, 0, 0, 1, 2])):
-        other_command, other_args = apiserver_argv(rng)
+        other_command, other_args = apiserver_argv(rng, paths)
         other = rng.choice(['healthcheck', 'kube-apiserver', 'sidecar'])
         containers.insert(rng.randint(0, len(containers)), container(rng, other, other_command, other_args))
     spec = Pairs([('containers', containers), ('hostNetwork', Raw('true'))])
@@ -385,8 +396,8 @@ def generated(rng: random.Random) -> Document:
     elif roll < 0.44:
         hazards.add('merge_override')
         _merge(rng, top, target, override=True)
-    text = Writer(rng).mapping(top, 0)
-    return Document(_framed(rng, text, hazards), hazards)
+    text = Writer(rng, plain_block).mapping(top, 0)
+    return Document(_framed(rng, text, hazards, plain_block), hazards)
 
 
 def _insert_token(rng: random.Random, pairs: Pairs, token) -> None:
@@ -430,7 +441,7 @@ def _merge(rng: random.Random, top: Pairs, target: Pairs, override: bool) -> Non
         target.insert(0, merge)
 
 
-def _framed(rng: random.Random, text: str, hazards: set[str]) -> str:
+def _framed(rng: random.Random, text: str, hazards: set[str], plain_block: bool = False) -> str:
     roll = rng.random()
     if roll < 0.1:
         text = '---\n' + text
@@ -443,13 +454,13 @@ def _framed(rng: random.Random, text: str, hazards: set[str]) -> str:
         hazards.add('multi_document')
     if rng.random() < 0.05:
         text = '# kube-apiserver static pod\n\n' + text
-    if rng.random() < 0.1:
+    if rng.random() < 0.1 and not plain_block:
         if text.startswith('#') and rng.random() < 0.5:
             text = text.replace('\n\n', '\n\n\ufeff', 1)
             hazards.add('inner_bom')
         else:
             text = '\ufeff' + text
-    if rng.random() < 0.15:
+    if rng.random() < 0.15 and not plain_block:
         text = text.replace('\n', '\r\n')
     return text
 
@@ -525,6 +536,7 @@ def corpus() -> list[Document]:
     documents = fixed_documents()
     documents += [generated(rng) for _ in range(GENERATED)]
     documents += json_documents(rng, 200)
+    documents += [generated(rng, plain_block=True) for _ in range(PLAIN_BLOCK_GENERATED)]
     return documents
 
 
@@ -565,6 +577,17 @@ def test_the_check_reads_every_manifest_as_the_kubelet_decodes_it(oracle):
     assert compared > len(documents) * 0.5, outcomes
     for hazard in HAZARDS:  # each shape the generator makes, often enough to matter
         assert sum(n for key, n in outcomes.items() if hazard in key[2:]) >= 15, (hazard, outcomes)
+
+
+def test_the_comparison_covers_manifests_read_without_libyaml():
+    """block_yaml.py reads documents in plain block style line by line: hundreds of the corpus's manifests are read
+    that way, so the comparison with the kubelet above holds for its readings too."""
+    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    by_block_reader = [d for d in corpus() if read_block_yaml(d.text, loader) is not NOT_BLOCK]
+    assert len(by_block_reader) > PLAIN_BLOCK_GENERATED // 3
+    assert {'repeated_key', 'both_non_string', 'go_only_non_string', 'scalar_command'} <= {
+        hazard for d in by_block_reader for hazard in d.hazards
+    }
 
 
 HAZARDS = [

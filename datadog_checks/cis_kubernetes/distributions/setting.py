@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .block_yaml import NOT_BLOCK, read_block_yaml
+
 
 @dataclass(frozen=True)
 class ClientCaSetting:
@@ -31,16 +33,23 @@ def load_yaml(text: str, variant=None):
     rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
     None when it is not YAML or nests absurdly deep.
 
-    A document that may nest deeper than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises
-    RecursionError where C would crash. Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm
-    manifest here, against 0.41 ms with libyaml and _document). `variant`, given the loader class chosen, returns a
-    subclass to read with instead.
+    A document in plain block style (a kubeadm manifest) is read line by line by block_yaml.py, with the loader's
+    own resolvers and constructors (0.25 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
+    than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises RecursionError where C would crash.
+    Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm manifest here, against 0.40 ms with
+    libyaml and _document).
+    `variant`, given the loader class chosen, returns a subclass to read with instead.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
-    shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
-    loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
+    agents_loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
     try:
+        if variant is None and _builds_trees_as_safe_constructor(agents_loader):
+            document = read_block_yaml(text, agents_loader)
+            if document is not NOT_BLOCK:
+                return document
+        shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
+        loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
         return _document((variant(loader) if variant else loader)(text))
     except (yaml.YAMLError, RecursionError):
         return None
