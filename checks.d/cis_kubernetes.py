@@ -11,6 +11,7 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/processes.py
     datadog_checks/cis_kubernetes/process_table.py
     datadog_checks/cis_kubernetes/files_in_root.py
+    datadog_checks/cis_kubernetes/distributions/block_yaml.py
     datadog_checks/cis_kubernetes/distributions/setting.py
     datadog_checks/cis_kubernetes/distributions/k3s.py
     datadog_checks/cis_kubernetes/distributions/microk8s.py
@@ -1019,26 +1020,25 @@ class ProcessTable:
         """Look at the processes of `inodes` (pid -> inode of /proc/<pid>), but those `known` with the same inode."""
         # The loop is the whole cost of a first scan beyond the floor (a listing and a readlink per process): it makes
         # no call but the readlink, and names each executable once, since processes share executables.
-        kinds: dict[str, str | None] = {}  # executable path -> what LOOK_CLOSER says of it, for this scan
+        kinds: dict[str, str] = {}  # executable path -> what LOOK_CLOSER says of it ('' for nothing), for this scan
         closer: list[tuple[str, str, str]] = []  # (pid, kind, program) of the processes to look at closer
         read_exe = _read_exe
-        for pid in inodes:
-            if known is not None and known.get(pid, MISSING) == inodes[pid]:
-                continue
+        pids = inodes if known is None else [pid for pid in inodes if known.get(pid, MISSING) != inodes[pid]]
+        for pid in pids:
             try:
                 exe = read_exe(pid + '/exe', dir_fd=proc_fd)
             except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
                 program = process_name(procfs, int(pid))
-                kind = LOOK_CLOSER.get(program)
+                if program in LOOK_CLOSER:
+                    closer.append((pid, LOOK_CLOSER[program], program))
+                continue
             except OSError:  # gone, a zombie or a kernel thread: no executable
                 continue
-            else:
-                program = ''
-                kind = kinds.get(exe, MISSING)
-                if kind is MISSING:
-                    kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe))
-            if kind is not None:  # any other program never becomes an apiserver: it is set aside
-                closer.append((pid, kind, program or program_name(exe)))
+            kind = kinds.get(exe)
+            if kind is None:
+                kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe), '')
+            if kind:  # any other program never becomes an apiserver: it is set aside
+                closer.append((pid, kind, program_name(exe)))
         recheck = {pid: inodes[pid] for pid, _, _ in closer}
         quiet = dict(inodes)
         for pid in recheck:
@@ -1388,6 +1388,153 @@ def list_dir_in_root(root: str, path: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# datadog_checks/cis_kubernetes/distributions/block_yaml.py
+# YAML documents written the plain way configuration files usually are, read line by line without libyaml.
+#
+# A kubeadm manifest is such a document: block mappings and sequences, one scalar to a line, plain or quoted without
+# escapes. libyaml's composer makes a node of each scalar through Python calls for its tag and its node; reading the
+# lines directly takes less time (0.25 against 0.40 ms for a kubeadm manifest, best of five here). Every line must be
+# of a shape whose reading this module knows exactly. Anything else (a flow collection other than `{}` and `[]`, an
+# anchor, an alias, a tag, a block or multi-line scalar, an escape, a complex key, a tab, a character outside
+# printable ASCII, a document marker, an indentation libyaml would refuse) makes the document NOT_BLOCK, and load_yaml
+# reads it with pyyaml. tests/test_block_yaml.py compares the two on every document both read, and
+# tests/test_manifest_oracle.py compares the check's readings of hundreds of such manifests with the kubelet's.
+# --------------------------------------------------------------------------------------------------------------
+
+
+NOT_BLOCK = object()  # the document holds a line this module does not read: pyyaml must
+
+# A plain scalar on one line: no indicator first (`-` only before a non-space), no `: ` and no ` #` inside, no space
+# or `:` last. Quoted scalars without escapes (`''` is a quote in single quotes), and the two empty flow collections.
+_PLAIN = r'(?:[A-Za-z0-9_./~+$(]|-(?=[^ ]))(?:[^ :]+|:(?=[^ ])| +(?=[^ #]))*+'
+_SCALAR = rf"""(?:({_PLAIN})|'((?:[^']|'')*+)'|"([^"\\]*+)"|(\{{\}}|\[\]))"""
+# A line with content: indentation, a sequence entry's dash, then a plain key (shorter than libyaml's 1,024-character
+# bound on a simple key) with its scalar or none, or a scalar alone; a comment after a space.
+_LINE = re.compile(rf'( *)(- +)?(?:([A-Za-z0-9_][A-Za-z0-9_./-]{{0,999}}):(?: +{_SCALAR})?|{_SCALAR}) *(?: #.*)?')
+_STR_TAG = 'tag:yaml.org,2002:str'
+# Tags the implicit resolvers give plain scalars that SafeConstructor constructs from the scalar alone; a merge (`<<`)
+# or value (`=`) key, or a resolver of another tag, is left to pyyaml.
+_PLAIN_SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'timestamp'))
+_BLOCK_MAX_DEPTH = 64  # collections open at once; deeper documents are left to pyyaml, as setting._tree leaves them
+
+
+class _NotBlock(Exception):
+    pass
+
+
+def read_block_yaml(text: str, loader: type):
+    """The document as `loader` (a safe loader, resolving and constructing scalars as SafeConstructor does) reads it,
+    or NOT_BLOCK. A scalar the constructor cannot read raises what it raises (ValueError for `2001-13-01`)."""
+    if not (text.isascii() and text.replace('\n', ' ').isprintable()) or loader.yaml_path_resolvers:
+        return NOT_BLOCK
+    try:
+        return _read(text, _Scalars(loader))
+    except _NotBlock:
+        return NOT_BLOCK
+
+
+def _read(text: str, scalars: _Scalars):
+    # Open collections, outermost first: [column, the dict or list, the key awaiting a nested value, whether it is a
+    # sequence at its mapping's own column (`key:` then `- item` below it, as kubeadm writes)].
+    stack: list[list] = []
+    fullmatch, values, plain_value, scalar = _LINE.fullmatch, scalars.values, scalars.plain, scalars.scalar
+    for line in text.split('\n'):
+        content = line.lstrip(' ')
+        if not content or content[0] == '#':
+            continue
+        match = fullmatch(line)
+        if match is None:
+            raise _NotBlock
+        indent, dash, key, plain, single, double, flow, *entry = match.groups()  # the key's scalar, an entry's
+        column = len(indent)
+        if not stack:  # the root: a mapping
+            if dash or key is None:
+                raise _NotBlock
+            stack.append([column, {}, None, False])
+        top = stack[-1]
+        if top[2] is not None and (column > top[0] or (column == top[0] and dash)):
+            nested: dict | list = [] if dash else {}  # the value of the key awaiting one
+            top[1][top[2]] = nested
+            top[2] = None
+            top = [column, nested, None, column == top[0]]
+            stack.append(top)
+            if len(stack) > _BLOCK_MAX_DEPTH:
+                raise _NotBlock
+        else:
+            while top[0] > column or (top[0] == column and top[3] and not dash):
+                stack.pop()  # a key still awaiting its value keeps None, as an empty value reads
+                if not stack:
+                    raise _NotBlock
+                top = stack[-1]
+            if top[0] != column or (type(top[1]) is list) != bool(dash):
+                raise _NotBlock  # an indentation no open collection has, or an entry where the other kind is open
+            top[2] = None
+        if dash:
+            if key is None:
+                top[1].append(scalar(*entry))
+                continue
+            mapping: dict = {}  # `- key: ...` opens a mapping at the key's column
+            top[1].append(mapping)
+            top = [column + len(dash), mapping, None, False]
+            stack.append(top)
+        elif key is None:
+            raise _NotBlock  # a scalar where a mapping's key must be
+        if type(values.get(key) or plain_value(key)) is not str:
+            raise _NotBlock  # a key pyyaml would read as a number, boolean, date or null
+        if plain is not None:
+            top[1][key] = values[plain] if plain in values else plain_value(plain)
+        elif single is None and double is None and flow is None:
+            top[1][key] = None
+            top[2] = key
+        else:
+            top[1][key] = scalar(None, single, double, flow)
+    if not stack:
+        raise _NotBlock
+    return stack[0][1]
+
+
+class _Scalars:
+    """Scalars as `loader` resolves and constructs them."""
+
+    def __init__(self, loader: type) -> None:
+        self._resolvers = loader.yaml_implicit_resolvers
+        self._constructors = loader.yaml_constructors
+        self._constructor = None
+        self.values: dict[str, object] = {}  # plain scalar -> its value (immutable), for the plain scalars that repeat
+
+    def scalar(self, plain: str | None, single: str | None, double: str | None, flow: str | None):
+        if plain is not None:
+            return self.values[plain] if plain in self.values else self.plain(plain)
+        if single is not None:
+            return single.replace("''", "'")
+        if double is not None:
+            return double
+        return {} if flow == '{}' else []
+
+    def plain(self, text: str):
+        """A plain scalar's value: its tag as BaseResolver.resolve gives it, constructed as SafeConstructor does."""
+        resolvers = self._resolvers
+        for tag, regexp in resolvers.get(text[0], []) + resolvers.get(None, []):
+            if regexp.match(text):
+                value = self._construct(tag, text)
+                break
+        else:
+            value = text
+        self.values[text] = value
+        return value
+
+    def _construct(self, tag: str, text: str):
+        if tag == _STR_TAG:
+            return text
+        if tag not in _PLAIN_SCALAR_TAGS:
+            raise _NotBlock
+        yaml = sys.modules['yaml']  # imported by load_yaml
+        if self._constructor is None:
+            self._constructor = yaml.constructor.SafeConstructor()
+        return self._constructors[tag](self._constructor, yaml.ScalarNode(tag, text))
+
+
+# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/distributions/setting.py
 # The effective --client-ca-file of one apiserver and where it came from, and the YAML helpers its readers share.
 # --------------------------------------------------------------------------------------------------------------
@@ -1416,16 +1563,23 @@ def load_yaml(text: str, variant=None):
     rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
     None when it is not YAML or nests absurdly deep.
 
-    A document that may nest deeper than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises
-    RecursionError where C would crash. Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm
-    manifest here, against 0.41 ms with libyaml and _document). `variant`, given the loader class chosen, returns a
-    subclass to read with instead.
+    A document in plain block style (a kubeadm manifest) is read line by line by block_yaml.py, with the loader's
+    own resolvers and constructors (0.25 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
+    than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises RecursionError where C would crash.
+    Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm manifest here, against 0.40 ms with
+    libyaml and _document).
+    `variant`, given the loader class chosen, returns a subclass to read with instead.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
-    shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
-    loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
+    agents_loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
     try:
+        if variant is None and _builds_trees_as_safe_constructor(agents_loader):
+            document = read_block_yaml(text, agents_loader)
+            if document is not NOT_BLOCK:
+                return document
+        shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
+        loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
         return _document((variant(loader) if variant else loader)(text))
     except (yaml.YAMLError, RecursionError):
         return None
@@ -1968,14 +2122,15 @@ def _is_string_list(value) -> bool:
 
 def _has_null_key(document) -> bool:
     """A null mapping key anywhere (`~: x`): YAMLToJSON makes no JSON key of it, so the kubelet refuses the file.
-    Walked without recursion (documents nest up to C_COMPOSER_MAX_DEPTH), each shared (aliased) node once."""
+    Walked without recursion (documents nest up to C_COMPOSER_MAX_DEPTH), each shared (aliased) node once. Documents
+    are made of dicts and lists (pyyaml's and json's), which isinstance tells apart without abc's slower check."""
     pending, seen = [document], set()
     while pending:
         node = pending.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, Mapping):
+        if isinstance(node, dict):
             if None in node:
                 return True
             pending.extend(node.values())
