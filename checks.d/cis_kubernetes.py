@@ -1445,7 +1445,8 @@ def _read(text: str, scalars: _Scalars):
         match = fullmatch(line)
         if match is None:
             raise _NotBlock
-        indent, dash, key, plain, single, double, flow, *entry = match.groups()  # the key's scalar, an entry's
+        # The key's scalar (plain, single-quoted, double-quoted, flow) or an entry's (the same four, e_ first).
+        indent, dash, key, plain, single, double, flow, e_plain, e_single, e_double, e_flow = match.groups()
         column = len(indent)
         if not stack:  # the root: a mapping
             if dash or key is None:
@@ -1471,7 +1472,10 @@ def _read(text: str, scalars: _Scalars):
             top[2] = None
         if dash:
             if key is None:
-                top[1].append(scalar(*entry))
+                if e_plain is not None:
+                    top[1].append(values[e_plain] if e_plain in values else plain_value(e_plain))
+                else:
+                    top[1].append(scalar(e_single, e_double, e_flow))
                 continue
             mapping: dict = {}  # `- key: ...` opens a mapping at the key's column
             top[1].append(mapping)
@@ -1487,7 +1491,7 @@ def _read(text: str, scalars: _Scalars):
             top[1][key] = None
             top[2] = key
         else:
-            top[1][key] = scalar(None, single, double, flow)
+            top[1][key] = scalar(single, double, flow)
     if not stack:
         raise _NotBlock
     return stack[0][1]
@@ -1502,9 +1506,9 @@ class _Scalars:
         self._constructor = None
         self.values: dict[str, object] = {}  # plain scalar -> its value (immutable), for the plain scalars that repeat
 
-    def scalar(self, plain: str | None, single: str | None, double: str | None, flow: str | None):
-        if plain is not None:
-            return self.values[plain] if plain in self.values else self.plain(plain)
+    @staticmethod
+    def scalar(single: str | None, double: str | None, flow: str | None):
+        """A quoted scalar's value, or an empty flow collection."""
         if single is not None:
             return single.replace("''", "'")
         if double is not None:
