@@ -88,6 +88,12 @@ def test_credentials_are_secrets(argv, secret):
     assert secret in secrets(*argv)
 
 
+@pytest.mark.parametrize('word', SECRET_FLAG_WORDS)
+def test_an_unknown_flag_named_with_any_secret_word_has_its_credential_masked(word):
+    assert secrets(f'--some-{word}-here=Cr3dentialValue') == ['Cr3dentialValue']
+    assert secrets('--some-setting-here=Cr3dentialValue') == []
+
+
 @needs_standins
 def test_a_zero_valued_token_flag_does_not_mask_the_digits_of_a_message(
     make_check, dd_run_check, aggregator, apiservers

@@ -60,6 +60,7 @@ K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-con
 PUBLIC_VALUE_FLAGS = APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS
 # Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
+_SECRET_FLAG_WORD = re.compile('|'.join(SECRET_FLAG_WORDS))  # one search of a flag's name, not one per word
 MIN_SECRET_LENGTH = 6
 NOT_A_CREDENTIAL = re.compile(
     r'true|false|[-+]?\d+(\.\d+)?|v\d[\w.]*|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|[\w.-]*\d+\.\d+(\.\d+)*', re.IGNORECASE
@@ -80,12 +81,13 @@ def secret_flag_values(flags: Mapping[str, str]) -> list[str]:
 def _secrets_in(name: str, value: str) -> Iterator[str]:
     if not value or name in NO_VALUE_FLAGS:
         return
-    yield from URL_USERINFO.findall(value)  # user:password@ in any URL, whatever the flag
+    if '@' in value:  # user:password@ in any URL, whatever the flag
+        yield from URL_USERINFO.findall(value)
     if name in K3S_CREDENTIAL_FLAGS:
         yield value
     elif name in PUBLIC_VALUE_FLAGS:  # URLs (their userinfo is taken above), paths and names
         return
-    elif any(word in name for word in SECRET_FLAG_WORDS) and looks_like_credential(value):
+    elif _SECRET_FLAG_WORD.search(name) and looks_like_credential(value):
         yield value
 
 
