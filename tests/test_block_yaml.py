@@ -170,6 +170,11 @@ def test_a_document_nested_past_the_bound_is_left_to_pyyaml():
     assert read_block_yaml(deep, LOADER) is NOT_BLOCK
     assert repr(read_block_yaml(shallow, LOADER)) == repr(yaml.load(shallow, Loader=LOADER))
     assert setting.load_yaml(deep) == yaml.load(deep, Loader=LOADER)
+    # Sequences of one-key mappings (`- k:` below `k:`) open two collections a level
+    entries = ''.join(f'{"  " * i}- k{i}:\n' for i in range(40)) + '  ' * 40 + '- x\n'
+    assert read_block_yaml('a:\n' + entries, LOADER) is NOT_BLOCK
+    entries = ''.join(f'{"  " * i}- k{i}:\n' for i in range(30)) + '  ' * 30 + '- x\n'
+    assert repr(read_block_yaml('a:\n' + entries, LOADER)) == repr(yaml.load('a:\n' + entries, Loader=LOADER))
 
 
 def test_a_loader_with_path_resolvers_is_left_to_pyyaml():

@@ -2,7 +2,7 @@
 
 A kubeadm manifest is such a document: block mappings and sequences, one scalar to a line, plain or quoted without
 escapes. libyaml's composer makes a node of each scalar through Python calls for its tag and its node; reading the
-lines directly takes less time (0.25 against 0.40 ms for a kubeadm manifest, best of five here). Every line must be
+lines directly takes less time (0.23 against 0.40 ms for a kubeadm manifest, best of five here). Every line must be
 of a shape whose reading this module knows exactly. Anything else (a flow collection other than `{}` and `[]`, an
 anchor, an alias, a tag, a block or multi-line scalar, an escape, a complex key, a tab, a character outside
 printable ASCII, a document marker, an indentation libyaml would refuse) makes the document NOT_BLOCK, and load_yaml
@@ -28,7 +28,7 @@ _STR_TAG = 'tag:yaml.org,2002:str'
 # Tags the implicit resolvers give plain scalars that SafeConstructor constructs from the scalar alone; a merge (`<<`)
 # or value (`=`) key, or a resolver of another tag, is left to pyyaml.
 _PLAIN_SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'timestamp'))
-_BLOCK_MAX_DEPTH = 64  # collections open at once; deeper documents are left to pyyaml, as setting._tree leaves them
+_BLOCK_MAX_DEPTH = 64  # nested values open at once; deeper documents are left to pyyaml, as setting._tree leaves them
 
 
 class _NotBlock(Exception):
@@ -93,7 +93,7 @@ def _read(text: str, scalars: _Scalars):
             mapping: dict = {}  # `- key: ...` opens a mapping at the key's column
             top[1].append(mapping)
             top = [column + len(dash), mapping, None, False]
-            stack.append(top)
+            stack.append(top)  # deeper nesting opens a nested value next, where the depth is bounded
         elif key is None:
             raise _NotBlock  # a scalar where a mapping's key must be
         if type(values.get(key) or plain_value(key)) is not str:

@@ -34,11 +34,10 @@ def load_yaml(text: str, variant=None):
     None when it is not YAML or nests absurdly deep.
 
     A document in plain block style (a kubeadm manifest) is read line by line by block_yaml.py, with the loader's
-    own resolvers and constructors (0.25 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
+    own resolvers and constructors (0.23 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
     than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises RecursionError where C would crash.
     Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm manifest here, against 0.40 ms with
-    libyaml and _document).
-    `variant`, given the loader class chosen, returns a subclass to read with instead.
+    libyaml and _document). `variant`, given the loader class chosen, returns a subclass to read with instead.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
