@@ -376,7 +376,8 @@ K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-con
 PUBLIC_VALUE_FLAGS = APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS
 # Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
-_SECRET_FLAG_WORD = re.compile('|'.join(SECRET_FLAG_WORDS))  # one search of a flag's name, not one per word
+# One search of a flag's name, not one per word.
+_SECRET_FLAG_WORD = re.compile('|'.join(map(re.escape, SECRET_FLAG_WORDS)))
 MIN_SECRET_LENGTH = 6
 NOT_A_CREDENTIAL = re.compile(
     r'true|false|[-+]?\d+(\.\d+)?|v\d[\w.]*|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|[\w.-]*\d+\.\d+(\.\d+)*', re.IGNORECASE
@@ -1413,10 +1414,10 @@ _SCALAR = rf"""(?:({_PLAIN})|'((?:[^']|'')*+)'|"([^"\\]*+)"|(\{{\}}|\[\]))"""
 # A line with content: indentation, a sequence entry's dash, then a plain key (shorter than libyaml's 1,024-character
 # bound on a simple key) with its scalar or none, or a scalar alone; a comment after a space.
 _LINE = re.compile(rf'( *)(- +)?(?:([A-Za-z0-9_][A-Za-z0-9_./-]{{0,999}}):(?: +{_SCALAR})?|{_SCALAR}) *(?: #.*)?')
-_STR_TAG = 'tag:yaml.org,2002:str'
-# Tags the implicit resolvers give plain scalars that SafeConstructor constructs from the scalar alone; a merge (`<<`)
-# or value (`=`) key, or a resolver of another tag, is left to pyyaml.
-_PLAIN_SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'timestamp'))
+# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
+# them, here and by setting._tree. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are
+# left to pyyaml.
+SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp'))
 _BLOCK_MAX_DEPTH = 64  # nested values open at once; deeper documents are left to pyyaml, as setting._tree leaves them
 
 
@@ -1530,9 +1531,7 @@ class _Scalars:
         return value
 
     def _construct(self, tag: str, text: str):
-        if tag == _STR_TAG:
-            return text
-        if tag not in _PLAIN_SCALAR_TAGS:
+        if tag not in SCALAR_TAGS:
             raise _NotBlock
         yaml = sys.modules['yaml']  # imported by load_yaml
         if self._constructor is None:
@@ -1614,11 +1613,6 @@ class _NotATree(Exception):
 
 
 _STR, _SEQ, _MAP = 'tag:yaml.org,2002:str', 'tag:yaml.org,2002:seq', 'tag:yaml.org,2002:map'
-# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
-# them. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are left to pyyaml.
-_SCALAR_TAGS = frozenset(
-    f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp')
-)
 # Deeper documents are left to pyyaml, whose constructor does not recurse: _tree takes up to two frames a level.
 _TREE_MAX_DEPTH = 64
 
@@ -1633,7 +1627,7 @@ def _tree(loader, node, seen: set[int], depth: int):
     if isinstance(node, yaml.ScalarNode):
         if node.tag == _STR:
             return node.value
-        if node.tag not in _SCALAR_TAGS:
+        if node.tag not in SCALAR_TAGS:
             raise _NotATree
         return loader.yaml_constructors[node.tag](loader, node)
     if depth >= _TREE_MAX_DEPTH or id(node) in seen:  # an alias: pyyaml shares one object, maybe recursive
@@ -1658,7 +1652,7 @@ def _builds_trees_as_safe_constructor(loader: type) -> bool:
     from yaml.constructor import SafeConstructor
 
     methods = ('construct_document', 'construct_object', 'construct_mapping', 'flatten_mapping', 'construct_scalar')
-    tags = (_STR, _SEQ, _MAP, *_SCALAR_TAGS)
+    tags = (_STR, _SEQ, _MAP, *SCALAR_TAGS)
     return all(getattr(loader, name) is getattr(SafeConstructor, name) for name in methods) and all(
         loader.yaml_constructors.get(tag) is SafeConstructor.yaml_constructors[tag] for tag in tags
     )

@@ -60,7 +60,8 @@ K3S_NOT_SECRET_FLAGS = frozenset({'token-file', 'agent-token-file', 'etcd-s3-con
 PUBLIC_VALUE_FLAGS = APISERVER_URL_FLAGS | K3S_URL_FLAGS | APISERVER_NOT_SECRET_FLAGS | K3S_NOT_SECRET_FLAGS
 # Words that make an unknown flag's value a suspect (the process agent's default sensitive words among them).
 SECRET_FLAG_WORDS = ('token', 'password', 'passwd', 'pwd', 'secret', 'key', 'credential')
-_SECRET_FLAG_WORD = re.compile('|'.join(SECRET_FLAG_WORDS))  # one search of a flag's name, not one per word
+# One search of a flag's name, not one per word.
+_SECRET_FLAG_WORD = re.compile('|'.join(map(re.escape, SECRET_FLAG_WORDS)))
 MIN_SECRET_LENGTH = 6
 NOT_A_CREDENTIAL = re.compile(
     r'true|false|[-+]?\d+(\.\d+)?|v\d[\w.]*|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|[\w.-]*\d+\.\d+(\.\d+)*', re.IGNORECASE

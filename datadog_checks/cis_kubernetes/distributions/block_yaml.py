@@ -24,10 +24,10 @@ _SCALAR = rf"""(?:({_PLAIN})|'((?:[^']|'')*+)'|"([^"\\]*+)"|(\{{\}}|\[\]))"""
 # A line with content: indentation, a sequence entry's dash, then a plain key (shorter than libyaml's 1,024-character
 # bound on a simple key) with its scalar or none, or a scalar alone; a comment after a space.
 _LINE = re.compile(rf'( *)(- +)?(?:([A-Za-z0-9_][A-Za-z0-9_./-]{{0,999}}):(?: +{_SCALAR})?|{_SCALAR}) *(?: #.*)?')
-_STR_TAG = 'tag:yaml.org,2002:str'
-# Tags the implicit resolvers give plain scalars that SafeConstructor constructs from the scalar alone; a merge (`<<`)
-# or value (`=`) key, or a resolver of another tag, is left to pyyaml.
-_PLAIN_SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'timestamp'))
+# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
+# them, here and by setting._tree. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are
+# left to pyyaml.
+SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp'))
 _BLOCK_MAX_DEPTH = 64  # nested values open at once; deeper documents are left to pyyaml, as setting._tree leaves them
 
 
@@ -141,9 +141,7 @@ class _Scalars:
         return value
 
     def _construct(self, tag: str, text: str):
-        if tag == _STR_TAG:
-            return text
-        if tag not in _PLAIN_SCALAR_TAGS:
+        if tag not in SCALAR_TAGS:
             raise _NotBlock
         yaml = sys.modules['yaml']  # imported by load_yaml
         if self._constructor is None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .block_yaml import NOT_BLOCK, read_block_yaml
+from .block_yaml import NOT_BLOCK, SCALAR_TAGS, read_block_yaml
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,6 @@ class _NotATree(Exception):
 
 
 _STR, _SEQ, _MAP = 'tag:yaml.org,2002:str', 'tag:yaml.org,2002:seq', 'tag:yaml.org,2002:map'
-# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
-# them. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are left to pyyaml.
-_SCALAR_TAGS = frozenset(
-    f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp')
-)
 # Deeper documents are left to pyyaml, whose constructor does not recurse: _tree takes up to two frames a level.
 _TREE_MAX_DEPTH = 64
 
@@ -97,7 +92,7 @@ def _tree(loader, node, seen: set[int], depth: int):
     if isinstance(node, yaml.ScalarNode):
         if node.tag == _STR:
             return node.value
-        if node.tag not in _SCALAR_TAGS:
+        if node.tag not in SCALAR_TAGS:
             raise _NotATree
         return loader.yaml_constructors[node.tag](loader, node)
     if depth >= _TREE_MAX_DEPTH or id(node) in seen:  # an alias: pyyaml shares one object, maybe recursive
@@ -122,7 +117,7 @@ def _builds_trees_as_safe_constructor(loader: type) -> bool:
     from yaml.constructor import SafeConstructor
 
     methods = ('construct_document', 'construct_object', 'construct_mapping', 'flatten_mapping', 'construct_scalar')
-    tags = (_STR, _SEQ, _MAP, *_SCALAR_TAGS)
+    tags = (_STR, _SEQ, _MAP, *SCALAR_TAGS)
     return all(getattr(loader, name) is getattr(SafeConstructor, name) for name in methods) and all(
         loader.yaml_constructors.get(tag) is SafeConstructor.yaml_constructors[tag] for tag in tags
     )
