@@ -25,7 +25,8 @@ from tests.test_yaml_loading import EDGE_DOCUMENTS, KUBEADM_MANIFEST, TREE_EDGES
 
 LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
-# Documents the block reader must read itself (and read as pyyaml does): the shapes kubeadm, kubectl and people write.
+# Documents the block reader must read itself (and read as pyyaml does): the kubeadm manifest, and the block-style
+# shapes around its own (indentless and indented sequences, compact mappings, quoting, comments, empty values).
 BLOCK_DOCUMENTS = [
     KUBEADM_MANIFEST,
     'a: b\n',
@@ -117,14 +118,8 @@ NEAR_BLOCK = [
 def readings(text: str) -> tuple[str, str]:
     """(the block reader's, pyyaml's): a repr, 'unreadable', or for the block reader 'not block'."""
 
-    def block():
-        document = read_block_yaml(text, LOADER)
-        return 'not block' if document is NOT_BLOCK else document
-
-    block_reading = outcome(block)
-    return block_reading.strip("'") if block_reading == "'not block'" else block_reading, outcome(
-        lambda: yaml.load(text, Loader=LOADER)
-    )
+    block = outcome(lambda: read_block_yaml(text, LOADER))
+    return 'not block' if block == repr(NOT_BLOCK) else block, outcome(lambda: yaml.load(text, Loader=LOADER))
 
 
 def assert_read_alike(text: str) -> bool:

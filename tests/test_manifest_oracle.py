@@ -5,7 +5,7 @@ decodes a v1 Pod from the JSON; a file that starts with `{` is decoded as JSON d
 pyyaml on libyaml. For a corpus of manifests (the real kubeadm one, those tests/test_distributions.py builds, and
 about two thousand seeded variants in every YAML style the kubelet takes: block and flow, quoting and escapes, comments,
 CRLF, a BOM, document markers, anchors, aliases and merge keys, tabs after colons, repeated keys, several containers,
-`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more written as kubeadm writes (which
+`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more in kubeadm's block style (which
 distributions/block_yaml.py reads without libyaml), each document goes through Go once and through the check once:
 
 - where the kubelet decodes the Pod, the check's `manifest_setting` must be what the check's own helpers (container
@@ -50,7 +50,7 @@ ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go
 KUBEADM_MANIFEST = (Path(__file__).parent / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
 NOT_COMPARABLE = ManifestSetting(None, comparable=False)
 GENERATED = 2000
-PLAIN_BLOCK_GENERATED = 600  # written as kubeadm writes: block_yaml.py reads many of them without libyaml
+PLAIN_BLOCK_GENERATED = 600  # in kubeadm's block style: block_yaml.py reads many of them without libyaml
 
 # Files the kubelet decodes that the check declines to read (not comparable): never a different reading.
 CONSERVATIVE = {
@@ -165,7 +165,8 @@ def double_quoted(text: str, rng: random.Random) -> str:
 class Writer:
     def __init__(self, rng: random.Random, plain_block: bool = False):
         self.rng = rng
-        # The way kubeadm and most people write: block style, keys unquoted, scalars on one line, printable ASCII.
+        # kubeadm's block style (its manifest: tests/data/manifests/kubeadm-kube-apiserver.yaml): keys unquoted,
+        # scalars on one line, printable ASCII; quoting, comments and indentation still vary as in other documents.
         self.plain_block = plain_block
 
     def scalar(self, value, flow: bool, indent: int) -> str:
@@ -335,7 +336,7 @@ def container(rng: random.Random, name: str, command: list, args: list) -> Pairs
 
 
 def generated(rng: random.Random, plain_block: bool = False) -> Document:
-    """A manifest with one hazard at most; `plain_block`: written as kubeadm writes (Writer), which
+    """A manifest with one hazard at most; `plain_block`: in kubeadm's block style (Writer), which
     distributions/block_yaml.py may read without libyaml."""
     hazards: set[str] = set()
     paths = ASCII_CA_PATHS if plain_block else CA_PATHS
