@@ -3,14 +3,19 @@
 The Go server is built from Debian's Go (standard library only; .ci/run installs golang-go) under the program name
 kube-apiserver and run with the apiserver's flags, so the check finds it, reads its flags and its sockets as it does
 a real apiserver's. Each server writes its failed TLS handshakes to a log (as kube-apiserver's http.Server ErrorLog
-does): every test ends with that log empty unless it says otherwise.
+does): every test ends with no failed handshake of its own unless it says otherwise. Only the connections the test's
+own process made count (their client ports are recorded as they connect): a probe from anything else on the machine
+cannot fail a test, even where the suite does not run in a network namespace of its own.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
+import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,15 +45,21 @@ def go_apiserver(tmp_path_factory) -> str:
     return binary
 
 
+HANDSHAKE_ERROR_CLIENT = re.compile(r'from \S+:(\d+): ')  # net/http: "http: TLS handshake error from <addr>: <err>"
+
+
 class Server:
-    def __init__(self, process: subprocess.Popen, port: int, handshake_log: str):
-        self.process, self.port, self.handshake_log = process, port, handshake_log
+    def __init__(self, process: subprocess.Popen, port: int, handshake_log: str, own_ports: set[int]):
+        self.process, self.port, self.handshake_log, self.own_ports = process, port, handshake_log, own_ports
         self.pid = process.pid
 
     def handshake_errors(self) -> list[str]:
+        """The failed handshakes of connections this test's process made (a line naming no client counts too)."""
         if not os.path.exists(self.handshake_log):
             return []
-        return Path(self.handshake_log).read_text().splitlines()
+        lines = Path(self.handshake_log).read_text().splitlines()
+        clients = [HANDSHAKE_ERROR_CLIENT.search(line) for line in lines]
+        return [line for line, c in zip(lines, clients, strict=True) if c is None or int(c[1]) in self.own_ports]
 
 
 @pytest.fixture
@@ -60,9 +71,24 @@ def pki(workdir):
 
 
 @pytest.fixture
-def serve(go_apiserver, pki):
+def own_ports(monkeypatch) -> set[int]:
+    """The client ports of every TCP connection this process opens with socket.create_connection (the probe's way)."""
+    ports: set[int] = set()
+    connect = socket.create_connection
+
+    def recording(*args, **kwargs):
+        sock = connect(*args, **kwargs)
+        ports.add(sock.getsockname()[1])
+        return sock
+
+    monkeypatch.setattr(socket, 'create_connection', recording)
+    return ports
+
+
+@pytest.fixture
+def serve(go_apiserver, pki, own_ports):
     """serve(*flags, prefix=()) starts the Go apiserver on a free loopback port; all stop after the test, each with
-    zero handshake errors unless the test took them (`expected_errors`)."""
+    zero handshake errors from the test's own connections unless the test took them (`expected_errors`)."""
     started: list[tuple[Server, int]] = []
 
     def start(*flags: str, prefix=(), bind='127.0.0.1', expected_errors: int = 0, env=None) -> Server:
@@ -79,7 +105,7 @@ def serve(go_apiserver, pki):
             *flags,
         ]
         process = wire_server.start(argv, env)
-        server = Server(process, port, log)
+        server = Server(process, port, log, own_ports)
         started.append((server, expected_errors))
         return server
 
@@ -181,6 +207,30 @@ def test_tls13_only_server_without_a_way_to_read_tls13_is_not_verifiable(serve, 
     server = serve(f'--client-ca-file={ca}', env={'STANDIN_TLS13_ONLY': '1'}, expected_errors=1)
     result = read_client_ca_names('127.0.0.1', server.port, allow_tls13=False)  # a Python without _msg_callback
     assert result.outcome == 'tls13_only' and not result.verifiable
+
+
+def tls12_handshake(port: int) -> None:
+    """A TLS 1.2-only handshake, connected through socket.create_connection as the probe connects."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as sock, pytest.raises(ssl.SSLError):
+        context.wrap_socket(sock)
+
+
+def test_only_the_test_s_own_failed_handshakes_are_counted(serve, pki):
+    """A TLS 1.2 handshake from another process fails on a TLS 1.3-only server and is logged, but is not the test's;
+    the same handshake from the test's process is."""
+    ca = write(f'{pki}/client-ca.crt', certs.valid_ca())
+    server = serve(f'--client-ca-file={ca}', env={'STANDIN_TLS13_ONLY': '1'}, expected_errors=1)
+    another = f'from tests.test_wire import tls12_handshake; tls12_handshake({server.port})'
+    subprocess.run([sys.executable, '-c', another], check=True, timeout=30, cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 5
+    while not os.path.exists(server.handshake_log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(Path(server.handshake_log).read_text().splitlines()) == 1
+    assert server.handshake_errors() == []
+    tls12_handshake(server.port)
 
 
 # -- the check's verdict with the wire -------------------------------------------------------------------------------
