@@ -52,7 +52,6 @@ import struct
 import sys
 import time
 import typing
-from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -2252,9 +2251,9 @@ def rke2_disables_apiserver(procfs: str, pid: int) -> bool:
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/der.py
-# DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go 1.19): the primitives of the
-# check's X.509 reader. Each function reads one element from the front of its input and returns what follows, or
-# raises ValueError where cryptobyte's Read* returns false.
+# DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go's standard library): the
+# primitives of the check's X.509 reader. Each function reads one element from the front of its input and returns what
+# follows, or raises ValueError where cryptobyte's Read* returns false.
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -2323,8 +2322,8 @@ def der_int64(s: bytes) -> tuple[int, bytes]:
     return value, rest
 
 
-def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
-    """An OID as Go 1.19's cryptobyte reads it (arcs under 2^31); `minimal` collects the newer-Go refusal."""
+def der_oid(s: bytes) -> tuple[tuple[int, ...], bytes]:
+    """An OID as cryptobyte's ReadASN1ObjectIdentifier reads it: arcs under 2^31, each minimally encoded."""
     content, rest = der_read(s, OID)
     if not content:
         der_fail('empty OID')
@@ -2336,8 +2335,8 @@ def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], byt
                 der_fail('bad OID')
             byte = content[i]
             i += 1
-            if k == 0 and byte == 0x80 and minimal is not None:
-                minimal.append('an OID arc not minimally encoded')
+            if k == 0 and byte == 0x80:
+                der_fail('an OID arc not minimally encoded')
             value = (value << 7) | (byte & 0x7F)
             if not byte & 0x80:
                 break
@@ -2420,9 +2419,8 @@ def der_time(s: bytes) -> tuple[float, bytes]:
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/x509_names.py
-# Names in certificates as Go reads them: attribute strings (parseName), subjectAltName and nameConstraints
-# (parseSANExtension, parseNameConstraintsExtension), and Verify's check of a root's own names against its own
-# constraints (verify.go: isValid, matchDomainConstraint, parseRFC2821Mailbox ...).
+# Names in certificates as Go reads them: attribute values (parseName), subjectAltName and nameConstraints
+# (parseSANExtension, parseNameConstraintsExtension, parseRFC2821Mailbox).
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -2430,8 +2428,8 @@ OID_COMMON_NAME = (2, 5, 4, 3)
 PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&")
 
 
-def name_string(tag: int, value: bytes, newer: list) -> str:
-    """An attribute value as Go 1.19's parseASN1String; the only string types Go reads in names."""
+def name_string(tag: int, value: bytes) -> str:
+    """A string attribute value as Go's parseASN1String."""
     if tag == 0x14:  # T61String: Go takes the bytes as they are
         return value.decode('latin-1')
     if tag == 0x13:
@@ -2450,34 +2448,54 @@ def name_string(tag: int, value: bytes, newer: list) -> str:
         if units and units[-1] == 0:  # a terminator, stripped as Go does
             units = units[:-1]
         if any(u in (0xFFFE, 0xFFFF) or 0xFDD0 <= u <= 0xFDEF or 0xD800 <= u <= 0xDFFF for u in units):
-            newer.append('a BMPString with a surrogate or noncharacter')
-        return b''.join(u.to_bytes(2, 'big') for u in units).decode('utf-16-be', 'replace')
+            der_fail('invalid BMPString')
+        return b''.join(u.to_bytes(2, 'big') for u in units).decode('utf-16-be')
     if tag == 0x16:
         if any(b >= 0x80 for b in value):
             der_fail('invalid IA5String')
         return value.decode('ascii')
-    if tag == 0x12:
-        if not set(value) <= set(b'0123456789 '):
-            der_fail('invalid NumericString')
-        return value.decode('ascii')
-    der_fail(f'unsupported string type {tag:#x}')
-    raise AssertionError  # unreachable: keeps type checkers content
+    if not set(value) <= set(b'0123456789 '):  # NumericString, the last of STRING_TAGS
+        der_fail('invalid NumericString')
+    return value.decode('ascii')
 
 
-def common_name(element: bytes, newer: list) -> str:
-    """The last common name of a Name, after validating it as Go's parseName."""
+STRING_TAGS = frozenset({0x14, 0x13, 0x0C, 0x1E, 0x16, 0x12})
+
+
+def attribute_value(tag: int, value: bytes, element: bytes) -> str | None:
+    """An attribute value as Go's readASN1Any (Go 1.27): the string types as text; INTEGER, BIT STRING, OBJECT
+    IDENTIFIER, the two times and BOOLEAN validated as cryptobyte reads them, and None for them; any other element
+    taken as it is."""
+    if tag in STRING_TAGS:
+        return name_string(tag, value)
+    if tag == INTEGER:
+        der_int64(element)
+    elif tag == BIT_STRING:
+        der_bit_string(element)
+    elif tag == OID:
+        der_oid(element)
+    elif tag in (UTC_TIME, GENERALIZED_TIME):
+        der_time(element)
+    elif tag == BOOLEAN:
+        der_boolean(element)
+    return None
+
+
+def common_name(element: bytes) -> str:
+    """The last string common name of a Name (pkix.Name skips values that are not strings), after validating it as
+    Go's parseName."""
     raw, _ = der_read(element, SEQUENCE)
     common_name = ''
     while raw:
         rdn, raw = der_read(raw, SET)
         while rdn:
             attribute, rdn = der_read(rdn, SEQUENCE)
-            kind, attribute = der_oid(attribute, newer)
+            kind, attribute = der_oid(attribute)
             if not attribute:
                 der_fail('invalid attribute value')
             tag, value, _, _ = der_element(attribute)
-            text = name_string(tag, value, newer)
-            if kind == OID_COMMON_NAME:
+            text = attribute_value(tag, value, attribute)
+            if kind == OID_COMMON_NAME and text is not None:
                 common_name = text
     return f'CN={common_name}' if common_name else '<no common name>'
 
@@ -2528,15 +2546,14 @@ def uri_ok(uri: str) -> bool:
     return True
 
 
-def subject_alt_names(value: bytes, found_names: list) -> bool:
-    """Validate a subjectAltName as Go's parseSANExtension, adding (kind, data) of each name to `found_names`;
-    whether it held a name Go parses."""
+def subject_alt_names(value: bytes) -> bool:
+    """Validate a subjectAltName as Go's parseSANExtension; whether it held a name Go parses. (An IPv4-mapped IPv6
+    address is refused by Go 1.27 but loaded by the Go 1.25 and 1.26 that build Kubernetes 1.35 to 1.37: loaded.)"""
     names, _ = der_read(value, SEQUENCE)
     found = False
     while names:
         tag, data, _, names = der_element(names)
         kind = tag ^ 0x80
-        found_names.append((kind, data))
         if kind in (1, 2, 6):
             text = ia5_string(data)
             if kind == 6 and not uri_ok(text):
@@ -2598,129 +2615,22 @@ def _mailbox(text: str) -> tuple[str, str] | None:
     return (''.join(local), domain) if domain_ok(domain) else None
 
 
-def _reverse_labels(domain: str) -> list[str] | None:
-    """Go's domainToReverseLabels, or None."""
-    if not domain_ok(domain):
-        return None
-    return domain.split('.')[::-1] if domain else []
-
-
-def _match_domain(domain: str, constraint: str) -> bool:
-    """Go's matchDomainConstraint; ValueError where Go returns an error."""
-    if not constraint:
-        return True
-    labels = _reverse_labels(domain)
-    if labels is None:
-        raise ValueError('cannot parse domain')
-    subdomains_only = constraint[0] == '.'
-    constraint_labels = _reverse_labels(constraint[1:] if subdomains_only else constraint)
-    if constraint_labels is None:
-        raise ValueError('cannot parse constraint')
-    if len(labels) < len(constraint_labels) or (subdomains_only and len(labels) == len(constraint_labels)):
-        return False
-    return all(c.lower() == d.lower() for c, d in zip(constraint_labels, labels, strict=False))
-
-
-def _match_email(mailbox: tuple[str, str], constraint: str) -> bool:
-    if '@' in constraint:
-        wanted = _mailbox(constraint)
-        if wanted is None:
-            raise ValueError('cannot parse constraint')
-        return mailbox[0] == wanted[0] and mailbox[1].lower() == wanted[1].lower()
-    return _match_domain(mailbox[1], constraint)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return '%' not in text
-
-
-def _uri_host(uri: str) -> str:
-    """The host (with port) Go's url.Parse finds in a URI (approximated: no percent-decoding)."""
-    main = uri.partition('#')[0]
-    scheme, colon, rest = main.partition(':')
-    has_scheme = bool(colon) and bool(scheme) and scheme[0].isalpha() and all(c.isalnum() or c in '+-.' for c in scheme)
-    if not has_scheme:
-        rest = main
-        if rest.startswith('///'):
-            return ''
-    rest = rest.partition('?')[0]
-    if not rest.startswith('//'):
-        return ''
-    return rest[2:].split('/')[0].rpartition('@')[2]
-
-
-def _match_uri(uri: str, constraint: str) -> bool:
-    host = _uri_host(uri)
-    if not host:
-        raise ValueError('URI with empty host')
-    if ':' in host and not host.endswith(']'):
-        name, _, port = host.rpartition(':')
-        if ':' in name and not (name.startswith('[') and name.endswith(']')):
-            raise ValueError('too many colons')
-        host = name[1:-1] if name.startswith('[') and name.endswith(']') else name
-        if '[' in host or ']' in host:
-            raise ValueError('bad host')
-    if (host.startswith('[') and host.endswith(']')) or _is_ip(host):
-        raise ValueError('URI with IP')
-    return _match_domain(host, constraint)
-
-
-def _match_ip(ip: bytes, constraint: tuple[bytes, bytes]) -> bool:
-    address, mask = constraint
-    return len(ip) == len(address) and all(a & m == b & m for a, b, m in zip(ip, address, mask, strict=True))
-
-
-def names_within_constraints(names: list[tuple[int, bytes]], constraints: dict) -> bool:
-    """Go's check of a root's own subjectAltNames against its own nameConstraints (Verify's isValid)."""
-    try:
-        for kind, data in names:
-            if kind == 1:
-                name = _mailbox(data.decode('ascii'))
-                if name is None:
-                    return False
-                matcher = _match_email
-            elif kind == 2:
-                name = data.decode('ascii')
-                if _reverse_labels(name) is None:
-                    return False
-                matcher = _match_domain
-            elif kind == 6:
-                name, matcher = data.decode('ascii'), _match_uri
-            elif kind == 7:
-                name, matcher = data, _match_ip
-            else:
-                continue
-            permitted, excluded = constraints[kind]
-            if any(matcher(name, constraint) for constraint in excluded):
-                return False
-            if permitted and not any(matcher(name, constraint) for constraint in permitted):
-                return False
-    except ValueError:
-        return False
-    return True
-
-
-def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> bool:
-    """Validate nameConstraints as Go's parseNameConstraintsExtension, filling `constraints` (GeneralName kind:
-    (permitted, excluded)); whether it holds a form Go does not handle."""
+def name_constraints_extension(value: bytes) -> bool:
+    """Validate nameConstraints as Go's parseNameConstraintsExtension; whether it holds a form Go does not handle."""
     top, rest = der_read(value, SEQUENCE)
     if rest:
         der_fail('invalid NameConstraints extension')
     subtrees = []
-    for index, tag in enumerate((0xA0, 0xA1)):
+    for tag in (0xA0, 0xA1):
         if der_peek(top, tag):
             content, top = der_read(top, tag)
-            subtrees.append((index, content))
+            subtrees.append(content)
     if top:
         der_fail('invalid NameConstraints extension')
-    if not any(content for _, content in subtrees):
+    if not any(subtrees):
         der_fail('empty name constraints extension')
     unhandled = False
-    for index, trees in subtrees:
+    for trees in subtrees:
         while trees:
             subtree, trees = der_read(trees, SEQUENCE)
             tag, data, _, _ = der_element(subtree)
@@ -2736,7 +2646,6 @@ def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> 
                             raise
                 if not domain_ok(domain[1:] if domain.startswith('.') else domain):
                     der_fail('bad name constraint')
-                constraints[tag & 0x1F][index].append(domain)
             elif tag == 0x87:
                 if len(data) not in (8, 32):
                     der_fail('bad IP constraint')
@@ -2745,9 +2654,8 @@ def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> 
                 ones = bin(bits).count('1')
                 if bits != ((1 << ones) - 1) << (8 * len(mask) - ones):
                     der_fail('bad IP constraint mask')
-                if len(data) == 32 and data[:12] == bytes(10) + b'\xff\xff':
-                    newer.append('an IPv4-mapped IPv6 name constraint')
-                constraints[7][index].append((data[: len(data) // 2], mask))
+                # An IPv4-mapped IPv6 address is refused by Go 1.27 but loaded by the Go 1.25 and 1.26 that build
+                # Kubernetes 1.35 to 1.37: loaded here too (docs/go-versions.md).
             elif tag == 0x81:
                 constraint = ia5_string(data)
                 if '@' in constraint:
@@ -2755,7 +2663,6 @@ def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> 
                         der_fail('bad rfc822Name constraint')
                 elif not domain_ok(constraint[1:] if constraint.startswith('.') else constraint):
                     der_fail('bad rfc822Name constraint')
-                constraints[1][index].append(constraint)
             else:
                 unhandled = True
     return unhandled
@@ -2767,10 +2674,9 @@ def name_constraints_extension(value: bytes, newer: list, constraints: dict) -> 
 # sign a client certificate.
 #
 # kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
-# mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
-# lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
-# data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
-# refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+# mirrors crypto/x509/parser.go of the Go that builds the supported Kubernetes releases (docs/go-versions.md) and the
+# cryptobyte DER reader under it, rule for rule (lenient where Go is lenient: `&` and `*` in a PrintableString, an
+# unknown public key algorithm, explicit defaults, empty names, trailing data inside most structures).
 # Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
 # It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
 # tests/test_x509_oracle.py.
@@ -2811,18 +2717,11 @@ OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
 NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
 CA_FALSE = 'basicConstraints CA:FALSE'
 NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
-RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
-RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits'
+RSA_EVEN = 'an even RSA modulus or exponent'
 RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
-# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
-NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
 NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
 UNHANDLED_CRITICAL = 'an unhandled critical extension'
-OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
-
-
-class NewerGoRefusal(ValueError):
-    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
 
 
 @dataclass(frozen=True)
@@ -2840,9 +2739,9 @@ class BundleCertificate:
         return self.signing_problem is None
 
 
-def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+def _algorithm(content: bytes) -> tuple[tuple[int, ...], bytes | None]:
     """(OID, parameters element or None), as Go's parseAI."""
-    algorithm, rest = der_oid(content, newer)
+    algorithm, rest = der_oid(content)
     if not rest:
         return algorithm, None
     _, _, params, _ = der_element(rest)
@@ -2856,18 +2755,16 @@ class _Extensions:
     key_usage: int = 0
     client_auth_allowed: bool = True
     unhandled_critical: tuple[int, ...] | None = None
-    name_constraints: dict | None = None  # GeneralName kind: (permitted, excluded), when the extension is present
-    alt_names: list | None = None  # (GeneralName kind, data), when subjectAltName is present
 
 
-def _extensions(content: bytes, newer: list) -> _Extensions:
+def _extensions(content: bytes) -> _Extensions:
     out = _Extensions()
     extensions, _ = der_read(content, SEQUENCE)
     seen = set()
     parsed = []
     while extensions:
         extension, extensions = der_read(extensions, SEQUENCE)
-        oid, extension = der_oid(extension, newer)
+        oid, extension = der_oid(extension)
         critical = False
         if der_peek(extension, BOOLEAN):
             critical, extension = der_boolean(extension)
@@ -2892,14 +2789,12 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
                 if der_peek(constraints, INTEGER):
                     path_length, _ = der_int64(constraints)
                     if path_length < 0:
-                        newer.append('a negative pathLenConstraint')
+                        der_fail('BasicConstraints with a negative pathLenConstraint')
                 out.basic_constraints = True
             elif number == 17:
-                out.alt_names = []
-                unhandled = not subject_alt_names(value, out.alt_names)
+                unhandled = not subject_alt_names(value)
             elif number == 30:
-                out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
-                unhandled = name_constraints_extension(value, newer, out.name_constraints)
+                unhandled = name_constraints_extension(value)
             elif number == 31:
                 _crl_distribution_points(value)
             elif number == 35:
@@ -2907,34 +2802,34 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
                 if der_peek(key_id, 0x80):
                     der_read(key_id, 0x80)
                 if critical:
-                    newer.append('a critical authorityKeyIdentifier')
+                    der_fail('authority key identifier incorrectly marked critical')
             elif number == 37:
                 usages, _ = der_read(value, SEQUENCE)
                 known = []
                 while usages:
-                    usage, usages = der_oid(usages, newer)
+                    usage, usages = der_oid(usages)
                     known.append(usage)
                 out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
             elif number == 14:
                 der_read(value, OCTET_STRING)
                 if critical:
-                    newer.append('a critical subjectKeyIdentifier')
+                    der_fail('subject key identifier incorrectly marked critical')
             elif number == 32:
                 policies, _ = der_read(value, SEQUENCE)
                 while policies:
                     policy, policies = der_read(policies, SEQUENCE)
-                    der_oid(policy, newer)
+                    der_oid(policy)
             else:
                 unhandled = True
         elif oid == OID_AUTHORITY_INFO_ACCESS:
             accesses, _ = der_read(value, SEQUENCE)
             while accesses:
                 access, accesses = der_read(accesses, SEQUENCE)
-                _, access = der_oid(access, newer)
+                _, access = der_oid(access)
                 if der_peek(access, 0x86):
                     der_read(access, 0x86)
             if critical:
-                newer.append('a critical authorityInfoAccess')
+                der_fail('authority info access incorrectly marked critical')
         else:
             unhandled = True
         if critical and unhandled and out.unhandled_critical is None:
@@ -2998,8 +2893,7 @@ def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tupl
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
-    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go (1.19, or newer with
-    NewerGoRefusal) refuses it."""
+    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go refuses it."""
     try:
         return _parse_certificate(der)
     except (IndexError, TypeError, UnicodeError, OverflowError) as e:  # malformed input reaching a lookup or decode
@@ -3007,7 +2901,6 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
-    newer: list[str] = []
     certificate, trailing = der_read(der, SEQUENCE)
     if trailing:
         der_fail('trailing data')
@@ -3023,22 +2916,22 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
     version += 1
     serial, tbs = der_integer(tbs)
     if serial < 0:
-        newer.append('a negative serial number')
+        der_fail('negative serial number')
     inner, tbs = der_read(tbs, SEQUENCE)
     outer, certificate = der_read(certificate, SEQUENCE)
     if inner != outer:
         der_fail("inner and outer signature algorithm identifiers don't match")
-    _algorithm(inner, newer)
+    _algorithm(inner)
     _, _, issuer, tbs = der_element(tbs)
-    common_name(issuer, newer)
+    common_name(issuer)
     validity, tbs = der_read(tbs, SEQUENCE)
     not_before, validity = der_time(validity)
     not_after, _ = der_time(validity)
     _, _, subject_element, tbs = der_element(tbs)
-    subject = common_name(subject_element, newer)
+    subject = common_name(subject_element)
     spki, tbs = der_read(tbs, SEQUENCE)
     key_algorithm, spki = der_read(spki, SEQUENCE)
-    key_oid, params = _algorithm(key_algorithm, newer)
+    key_oid, params = _algorithm(key_algorithm)
     key, padding, _ = der_bit_string(spki)
     algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
     public_key, key_problem = _public_key(algorithm, params, der_right_align(key, padding))
@@ -3049,10 +2942,8 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
                 _, tbs = der_read(tbs, tag)
         if version == 3 and der_peek(tbs, 0xA3):
             content, tbs = der_read(tbs, 0xA3)
-            extensions = _extensions(content, newer)
+            extensions = _extensions(content)
     der_bit_string(certificate)
-    if newer:
-        raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
         subject=subject,
         not_before=not_before,
@@ -3081,12 +2972,6 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, key_proble
         return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
     if not ext.client_auth_allowed:
         return NO_CLIENT_AUTH
-    if (
-        ext.name_constraints is not None
-        and ext.alt_names is not None
-        and not names_within_constraints(ext.alt_names, ext.name_constraints)
-    ):
-        return OWN_NAMES_OUTSIDE
     return None
 
 
@@ -3098,10 +2983,9 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, key_proble
 # dynamiccertificates' NewPoolFromBytes): Go's encoding/pem Decode in a loop, skipping blocks that are not
 # "CERTIFICATE" or that carry headers, x509.ParseCertificate on each remaining block, the first failure failing the
 # load, and no certificate at all an error ("data does not contain any valid RSA or ECDSA certificates").
-# The PEM framing below is Go 1.19's pem.Decode rule for rule, computed in linear time: Go 1.19 restarts its search
-# after a damaged block and rescans the rest of the file each time, which is quadratic on a file of BEGIN lines.
-# Newer Go (which current Kubernetes is built with) rewrote Decode against that, and it finds different blocks in some
-# damaged files; the file is read with both, and judged by what both load.
+# The PEM framing below is pem.Decode of the Go that builds the supported Kubernetes releases (docs/go-versions.md),
+# rule for rule: the first END line, then the last BEGIN line before it (Go rewrote Decode so in 1.25.2 against
+# quadratic inputs; tests/test_x509_oracle.py compares it with the pinned Go).
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -3127,8 +3011,6 @@ class CaBundle:
     certificates: tuple[BundleCertificate, ...]
     unparseable: int  # CERTIFICATE blocks that do not parse: the apiserver refuses to load the file
     first_error: str = ''  # why the first of them does not parse
-    newer_go_only: bool = False  # Go 1.19 loads the file; newer Go (current Kubernetes) does not
-    framing_differs: bool = False  # Go 1.19's and newer Go's PEM readers find different blocks in it
 
     @property
     def ca_certificates(self) -> tuple[BundleCertificate, ...]:
@@ -3150,15 +3032,6 @@ class _Pem:
         self.data = data
         self.n = len(data)
         self.classes = data.translate(_B64_CLASSES)
-        self.ends = []
-        i = data.find(END_WITH_NEWLINE)
-        while i >= 0:
-            self.ends.append(i)
-            i = data.find(END_WITH_NEWLINE, i + 1)
-        self._next_begin = -1  # cache: first "\n-----BEGIN " at or after _begin_from
-        self._begin_from = self.n + 1
-        self._bad_before: dict[int, int] = {}
-        self._line_blank: dict[int, bool] = {}
 
     def line_end(self, i: int) -> tuple[int, int]:
         """Go's getLine at i: (end of the line without CR and trailing spaces/tabs, start of the next line)."""
@@ -3170,23 +3043,11 @@ class _Pem:
             end = newline - 1 if newline > i and self.data[newline - 1] == 0x0D else newline
         return i + len(self.data[i:end].rstrip(b' \t')), nxt
 
-    def begin_at_or_after(self, i: int) -> int:
-        """Where the text after the next "-----BEGIN " starts: at i itself, or after a newline; -1 if none."""
-        if self.data.startswith(BEGIN, i):
-            return i + len(BEGIN)
-        if not (self._begin_from <= i and (self._next_begin < 0 or self._next_begin >= i)):
-            self._next_begin = self.data.find(b'\n' + BEGIN, i)
-            self._begin_from = i
-        return -1 if self._next_begin < 0 else self._next_begin + 1 + len(BEGIN)
-
     def base64_ok(self, start: int, end: int) -> bool:
         """Go's base64.StdEncoding.Decode succeeds on data[start:end] with spaces and tabs removed."""
         if start >= end:
             return True
-        bad = self._bad_before.get(end)
-        if bad is None:
-            bad = self._bad_before[end] = self.classes.rfind(b'X', 0, end)
-        if bad >= start:
+        if self.classes.find(b'X', start, end) >= 0:
             return False
         pads = self.classes.count(b'P', start, end)
         letters = self.classes.count(b'A', start, end)
@@ -3198,56 +3059,12 @@ class _Pem:
 
     def end_line_blank(self, i: int) -> bool:
         """What follows the END line's dashes is only spaces and tabs to the end of the line (Go's getLine)."""
-        blank = self._line_blank.get(i)
-        if blank is None:
-            end, _ = self.line_end(i)
-            blank = self._line_blank[i] = end == i
-        return blank
+        end, _ = self.line_end(i)
+        return end == i
 
     def decode(self, rest: int) -> tuple[PemBlock | None, int]:
-        """pem.Decode(data[rest:]): (block, where the rest starts) or (None, -1)."""
-        data = self.data
-        while True:
-            start = self.begin_at_or_after(rest)
-            if start < 0:
-                return None, -1
-            type_end, rest = self.line_end(start)
-            if not data.startswith(DASHES, type_end - len(DASHES), type_end) or type_end - start < len(DASHES):
-                continue
-            block_type = data[start : type_end - len(DASHES)]
-            has_headers = False
-            while True:
-                if rest >= self.n:
-                    return None, -1
-                line_end, nxt = self.line_end(rest)
-                if data.find(b':', rest, line_end) < 0:
-                    break
-                has_headers = True
-                rest = nxt
-            if not has_headers and data.startswith(END_WITH_NEWLINE[1:], rest):
-                body_end, trailer = rest, rest + len(END_WITH_NEWLINE) - 1
-            else:
-                k = bisect_left(self.ends, rest)
-                if k == len(self.ends):
-                    continue
-                body_end = self.ends[k]
-                trailer = body_end + len(END_WITH_NEWLINE)
-            after = trailer + len(block_type) + len(DASHES)
-            if after > self.n or not (
-                data.startswith(block_type, trailer) and data.startswith(DASHES, after - len(DASHES))
-            ):
-                continue
-            if not self.end_line_blank(after):
-                continue
-            if not self.base64_ok(rest, body_end):
-                continue
-            body = data[rest:body_end].translate(None, b' \t\r\n')
-            _, rest = self.line_end(body_end + len(END_WITH_NEWLINE) - 1)
-            return PemBlock(block_type, has_headers, base64.b64decode(body)), rest
-
-    def decode_newer(self, rest: int) -> tuple[PemBlock | None, int]:
-        """Newer Go's pem.Decode (rewritten against quadratic inputs; checked with Go 1.27): the first END line, then
-        the last BEGIN line before it, which must start a line. Indexes are relative to rest, as in Go."""
+        """pem.Decode(data[rest:]): (block, where the rest starts) or (None, -1). The first END line, then the last
+        BEGIN line before it, which must start a line; indexes are relative to rest, as in Go."""
         data = self.data
         end_trailer = 0
         while True:
@@ -3302,60 +3119,31 @@ class _Pem:
             return PemBlock(block_type, has_headers, body), nxt
 
 
-def pem_blocks(data: bytes, newer_go: bool = False) -> list[PemBlock]:
-    """Every block Go's pem.Decode finds when called in a loop on its rest, as ParseCertsPEM does (Go 1.19's, or
-    newer Go's with `newer_go`)."""
+def pem_blocks(data: bytes) -> list[PemBlock]:
+    """Every block Go's pem.Decode finds when called in a loop on its rest, as ParseCertsPEM does."""
     reader = _Pem(data)
-    decode = reader.decode_newer if newer_go else reader.decode
     blocks = []
     rest = 0
     while rest < len(data):
-        block, rest = decode(rest)
+        block, rest = reader.decode(rest)
         if block is None:
             break
         blocks.append(block)
     return blocks
 
 
-def _parsed(blocks: list[PemBlock]) -> tuple[CaBundle, list[bytes]]:
-    """ParseCertsPEM over these blocks: the bundle, and the DER of each certificate read."""
-    certificates, ders, errors = [], [], []
-    newer_only = True
-    for block in blocks:
+def ca_bundle_from_pem(data: bytes) -> CaBundle:
+    """The file as ParseCertsPEM reads it: the certificates of CERTIFICATE blocks without headers, and those Go
+    refuses (any one of which fails the load)."""
+    certificates, errors = [], []
+    for block in pem_blocks(data):
         if block.type != b'CERTIFICATE' or block.has_headers:
             continue  # ParseCertsPEM uses only CERTIFICATE blocks without headers
         try:
             certificates.append(parse_certificate(block.data))
-            ders.append(block.data)
-        except NewerGoRefusal as e:
-            errors.append(str(e))
         except ValueError as e:
             errors.append(str(e))
-            newer_only = False
-    bundle = CaBundle(
-        certificates=tuple(certificates),
-        unparseable=len(errors),
-        first_error=errors[0] if errors else '',
-        newer_go_only=bool(errors) and newer_only,
-    )
-    return bundle, ders
-
-
-def ca_bundle_from_pem(data: bytes) -> CaBundle:
-    """The file as both Go 1.19's and newer Go's ParseCertsPEM read it: where their PEM readers find different
-    blocks, it loads only if both load it, and only certificates both read count."""
-    old_blocks, new_blocks = pem_blocks(data), pem_blocks(data, newer_go=True)
-    old, old_ders = _parsed(old_blocks)
-    if new_blocks == old_blocks:
-        return old
-    new, new_ders = _parsed(new_blocks)
-    if old.unparseable or not old.certificates:
-        return replace(old, framing_differs=True)
-    if new.unparseable or not new.certificates:
-        return replace(new, newer_go_only=True, framing_differs=True)
-    both = set(new_ders)
-    common = tuple(cert for cert, der in zip(old.certificates, old_ders, strict=True) if der in both)
-    return replace(old, certificates=common, framing_differs=True)
+    return CaBundle(certificates=tuple(certificates), unparseable=len(errors), first_error=errors[0] if errors else '')
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -3465,21 +3253,15 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     valid = [c for c in cas if c.not_before <= now <= c.not_after]
     summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
     if bundle.unparseable:
-        newer = ' (Go 1.19 reads it; the Go current Kubernetes is built with does not)' if bundle.newer_go_only else ''
         status, reason = (
             CRITICAL,
             f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
-            f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
+            f'({bundle.first_error}); the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
-        newer = (
-            " (Go 1.19's PEM reader finds one; the newer Go current Kubernetes is built with does not)"
-            if bundle.newer_go_only
-            else ''
-        )
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds no PEM certificate Go reads{newer}; the apiserver will not restart with it.',
+            f'FAIL: {the_file} holds no PEM certificate Go reads; the apiserver will not restart with it.',
         )
     elif not cas:
         status, reason = (

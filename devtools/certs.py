@@ -22,14 +22,17 @@ def certificate(
     path_length: int | None = None,
     extensions: tuple = (),
     organization: str | None = None,
+    serial: int | None = None,
+    now: datetime | None = None,
 ) -> x509.Certificate:
     """A self-signed certificate valid from now + `starts_in_days` for `days_valid` days.
 
     `is_ca`: True for basicConstraints CA:TRUE, False for CA:FALSE, None for no basicConstraints at all. `key`: the
-    private key (by default one shared EC P-256 key); `extensions`: more, not critical.
+    private key (by default one shared EC P-256 key); `extensions`: more, not critical. `serial` and `now` (default:
+    random, the clock) make the same bytes every time, with a fixed key: ECDSA signs deterministically (RFC 6979).
     """
     key = key or _KEY
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
@@ -39,7 +42,7 @@ def certificate(
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(now + timedelta(days=starts_in_days))
         .not_valid_after(now + timedelta(days=starts_in_days + days_valid))
     )
@@ -47,6 +50,8 @@ def certificate(
         builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), critical=True)
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     return builder.sign(key, hashes.SHA256())
 
 

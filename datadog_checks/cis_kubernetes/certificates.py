@@ -2,10 +2,9 @@
 sign a client certificate.
 
 kube-apiserver parses each CERTIFICATE block of --client-ca-file with Go's crypto/x509.ParseCertificate: this module
-mirrors Go 1.19's crypto/x509/parser.go and the cryptobyte DER reader under it, rule for rule (lenient where Go is
-lenient: `&` and `*` in a PrintableString, an unknown public key algorithm, explicit defaults, empty names, trailing
-data inside most structures). Where newer Go (which current Kubernetes is built with) refuses more, the certificate is
-refused too, with `NewerGoRefusal`, so that the check never passes a file a current apiserver would not load.
+mirrors crypto/x509/parser.go of the Go that builds the supported Kubernetes releases (docs/go-versions.md) and the
+cryptobyte DER reader under it, rule for rule (lenient where Go is lenient: `&` and `*` in a PrintableString, an
+unknown public key algorithm, explicit defaults, empty names, trailing data inside most structures).
 Which certificates can sign follows Go's CheckSignatureFrom (x509.go) and what Verify asks of a root (verify.go).
 It stands in for cryptography, whose import alone costs the Agent 14 MB. Proven against Go by
 tests/test_x509_oracle.py.
@@ -32,7 +31,7 @@ from .der import (
     der_right_align,
     der_time,
 )
-from .x509_names import common_name, name_constraints_extension, names_within_constraints, subject_alt_names
+from .x509_names import common_name, name_constraints_extension, subject_alt_names
 
 KEY_USAGE_CERT_SIGN = 1 << 5
 RSA, DSA, ECDSA, ED25519 = 'RSA', 'DSA', 'ECDSA', 'Ed25519'
@@ -68,18 +67,11 @@ OID_EKU_CLIENT_AUTH = (1, 3, 6, 1, 5, 5, 7, 3, 2)
 NOT_CA_V3 = 'version 3 without basicConstraints CA:TRUE'
 CA_FALSE = 'basicConstraints CA:FALSE'
 NO_KEY_CERT_SIGN = 'CA:TRUE but keyUsage lacks keyCertSign'
-RSA_UNDER_1024 = 'an RSA key under 1024 bits (refused by Go 1.24 and later)'
-RSA_EVEN = 'an even RSA modulus or exponent (refused by Go 1.24 and later)'
+RSA_UNDER_1024 = 'an RSA key under 1024 bits'
+RSA_EVEN = 'an even RSA modulus or exponent'
 RSA_EXPONENT = 'an RSA exponent Go cannot verify with'
-# Answers that hold for the Go current Kubernetes is built with, not for Go 1.19 (which signs with these keys).
-NEWER_GO_SIGNING_PROBLEMS = frozenset({RSA_UNDER_1024, RSA_EVEN})
 NO_CLIENT_AUTH = 'extendedKeyUsage without clientAuth'
 UNHANDLED_CRITICAL = 'an unhandled critical extension'
-OWN_NAMES_OUTSIDE = 'a subjectAltName outside its own nameConstraints'
-
-
-class NewerGoRefusal(ValueError):
-    """A certificate Go 1.19 reads but newer Go (current Kubernetes builds) refuses."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +89,9 @@ class BundleCertificate:
         return self.signing_problem is None
 
 
-def _algorithm(content: bytes, newer: list) -> tuple[tuple[int, ...], bytes | None]:
+def _algorithm(content: bytes) -> tuple[tuple[int, ...], bytes | None]:
     """(OID, parameters element or None), as Go's parseAI."""
-    algorithm, rest = der_oid(content, newer)
+    algorithm, rest = der_oid(content)
     if not rest:
         return algorithm, None
     _, _, params, _ = der_element(rest)
@@ -113,18 +105,16 @@ class _Extensions:
     key_usage: int = 0
     client_auth_allowed: bool = True
     unhandled_critical: tuple[int, ...] | None = None
-    name_constraints: dict | None = None  # GeneralName kind: (permitted, excluded), when the extension is present
-    alt_names: list | None = None  # (GeneralName kind, data), when subjectAltName is present
 
 
-def _extensions(content: bytes, newer: list) -> _Extensions:
+def _extensions(content: bytes) -> _Extensions:
     out = _Extensions()
     extensions, _ = der_read(content, SEQUENCE)
     seen = set()
     parsed = []
     while extensions:
         extension, extensions = der_read(extensions, SEQUENCE)
-        oid, extension = der_oid(extension, newer)
+        oid, extension = der_oid(extension)
         critical = False
         if der_peek(extension, BOOLEAN):
             critical, extension = der_boolean(extension)
@@ -149,14 +139,12 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
                 if der_peek(constraints, INTEGER):
                     path_length, _ = der_int64(constraints)
                     if path_length < 0:
-                        newer.append('a negative pathLenConstraint')
+                        der_fail('BasicConstraints with a negative pathLenConstraint')
                 out.basic_constraints = True
             elif number == 17:
-                out.alt_names = []
-                unhandled = not subject_alt_names(value, out.alt_names)
+                unhandled = not subject_alt_names(value)
             elif number == 30:
-                out.name_constraints = {kind: ([], []) for kind in (1, 2, 6, 7)}
-                unhandled = name_constraints_extension(value, newer, out.name_constraints)
+                unhandled = name_constraints_extension(value)
             elif number == 31:
                 _crl_distribution_points(value)
             elif number == 35:
@@ -164,34 +152,34 @@ def _extensions(content: bytes, newer: list) -> _Extensions:
                 if der_peek(key_id, 0x80):
                     der_read(key_id, 0x80)
                 if critical:
-                    newer.append('a critical authorityKeyIdentifier')
+                    der_fail('authority key identifier incorrectly marked critical')
             elif number == 37:
                 usages, _ = der_read(value, SEQUENCE)
                 known = []
                 while usages:
-                    usage, usages = der_oid(usages, newer)
+                    usage, usages = der_oid(usages)
                     known.append(usage)
                 out.client_auth_allowed = not known or OID_EKU_ANY in known or OID_EKU_CLIENT_AUTH in known
             elif number == 14:
                 der_read(value, OCTET_STRING)
                 if critical:
-                    newer.append('a critical subjectKeyIdentifier')
+                    der_fail('subject key identifier incorrectly marked critical')
             elif number == 32:
                 policies, _ = der_read(value, SEQUENCE)
                 while policies:
                     policy, policies = der_read(policies, SEQUENCE)
-                    der_oid(policy, newer)
+                    der_oid(policy)
             else:
                 unhandled = True
         elif oid == OID_AUTHORITY_INFO_ACCESS:
             accesses, _ = der_read(value, SEQUENCE)
             while accesses:
                 access, accesses = der_read(accesses, SEQUENCE)
-                _, access = der_oid(access, newer)
+                _, access = der_oid(access)
                 if der_peek(access, 0x86):
                     der_read(access, 0x86)
             if critical:
-                newer.append('a critical authorityInfoAccess')
+                der_fail('authority info access incorrectly marked critical')
         else:
             unhandled = True
         if critical and unhandled and out.unhandled_critical is None:
@@ -255,8 +243,7 @@ def _public_key(algorithm: str | None, params: bytes | None, key: bytes) -> tupl
 
 
 def parse_certificate(der: bytes) -> BundleCertificate:
-    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go (1.19, or newer with
-    NewerGoRefusal) refuses it."""
+    """One DER certificate as Go's x509.ParseCertificate reads it; ValueError when Go refuses it."""
     try:
         return _parse_certificate(der)
     except (IndexError, TypeError, UnicodeError, OverflowError) as e:  # malformed input reaching a lookup or decode
@@ -264,7 +251,6 @@ def parse_certificate(der: bytes) -> BundleCertificate:
 
 
 def _parse_certificate(der: bytes) -> BundleCertificate:
-    newer: list[str] = []
     certificate, trailing = der_read(der, SEQUENCE)
     if trailing:
         der_fail('trailing data')
@@ -280,22 +266,22 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
     version += 1
     serial, tbs = der_integer(tbs)
     if serial < 0:
-        newer.append('a negative serial number')
+        der_fail('negative serial number')
     inner, tbs = der_read(tbs, SEQUENCE)
     outer, certificate = der_read(certificate, SEQUENCE)
     if inner != outer:
         der_fail("inner and outer signature algorithm identifiers don't match")
-    _algorithm(inner, newer)
+    _algorithm(inner)
     _, _, issuer, tbs = der_element(tbs)
-    common_name(issuer, newer)
+    common_name(issuer)
     validity, tbs = der_read(tbs, SEQUENCE)
     not_before, validity = der_time(validity)
     not_after, _ = der_time(validity)
     _, _, subject_element, tbs = der_element(tbs)
-    subject = common_name(subject_element, newer)
+    subject = common_name(subject_element)
     spki, tbs = der_read(tbs, SEQUENCE)
     key_algorithm, spki = der_read(spki, SEQUENCE)
-    key_oid, params = _algorithm(key_algorithm, newer)
+    key_oid, params = _algorithm(key_algorithm)
     key, padding, _ = der_bit_string(spki)
     algorithm = PUBLIC_KEY_ALGORITHMS.get(key_oid)
     public_key, key_problem = _public_key(algorithm, params, der_right_align(key, padding))
@@ -306,10 +292,8 @@ def _parse_certificate(der: bytes) -> BundleCertificate:
                 _, tbs = der_read(tbs, tag)
         if version == 3 and der_peek(tbs, 0xA3):
             content, tbs = der_read(tbs, 0xA3)
-            extensions = _extensions(content, newer)
+            extensions = _extensions(content)
     der_bit_string(certificate)
-    if newer:
-        raise NewerGoRefusal(f'x509: {newer[0]} (refused by newer Go, which current Kubernetes builds with)')
     return BundleCertificate(
         subject=subject,
         not_before=not_before,
@@ -338,10 +322,4 @@ def _signing_problem(version: int, ext: _Extensions, public_key: str, key_proble
         return f'{UNHANDLED_CRITICAL} ({".".join(map(str, ext.unhandled_critical))})'
     if not ext.client_auth_allowed:
         return NO_CLIENT_AUTH
-    if (
-        ext.name_constraints is not None
-        and ext.alt_names is not None
-        and not names_within_constraints(ext.alt_names, ext.name_constraints)
-    ):
-        return OWN_NAMES_OUTSIDE
     return None

@@ -1,6 +1,6 @@
-"""DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go 1.19): the primitives of the
-check's X.509 reader. Each function reads one element from the front of its input and returns what follows, or
-raises ValueError where cryptobyte's Read* returns false."""
+"""DER as Go's cryptobyte reads it (golang.org/x/crypto/cryptobyte, vendored in Go's standard library): the
+primitives of the check's X.509 reader. Each function reads one element from the front of its input and returns what
+follows, or raises ValueError where cryptobyte's Read* returns false."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def der_int64(s: bytes) -> tuple[int, bytes]:
     return value, rest
 
 
-def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], bytes]:
-    """An OID as Go 1.19's cryptobyte reads it (arcs under 2^31); `minimal` collects the newer-Go refusal."""
+def der_oid(s: bytes) -> tuple[tuple[int, ...], bytes]:
+    """An OID as cryptobyte's ReadASN1ObjectIdentifier reads it: arcs under 2^31, each minimally encoded."""
     content, rest = der_read(s, OID)
     if not content:
         der_fail('empty OID')
@@ -84,8 +84,8 @@ def der_oid(s: bytes, minimal: list | None = None) -> tuple[tuple[int, ...], byt
                 der_fail('bad OID')
             byte = content[i]
             i += 1
-            if k == 0 and byte == 0x80 and minimal is not None:
-                minimal.append('an OID arc not minimally encoded')
+            if k == 0 and byte == 0x80:
+                der_fail('an OID arc not minimally encoded')
             value = (value << 7) | (byte & 0x7F)
             if not byte & 0x80:
                 break

@@ -112,21 +112,15 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
     valid = [c for c in cas if c.not_before <= now <= c.not_after]
     summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
     if bundle.unparseable:
-        newer = ' (Go 1.19 reads it; the Go current Kubernetes is built with does not)' if bundle.newer_go_only else ''
         status, reason = (
             CRITICAL,
             f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
-            f'({bundle.first_error}){newer}; the apiserver will not restart with it.',
+            f'({bundle.first_error}); the apiserver will not restart with it.',
         )
     elif not bundle.certificates:
-        newer = (
-            " (Go 1.19's PEM reader finds one; the newer Go current Kubernetes is built with does not)"
-            if bundle.newer_go_only
-            else ''
-        )
         status, reason = (
             CRITICAL,
-            f'FAIL: {the_file} holds no PEM certificate Go reads{newer}; the apiserver will not restart with it.',
+            f'FAIL: {the_file} holds no PEM certificate Go reads; the apiserver will not restart with it.',
         )
     elif not cas:
         status, reason = (
