@@ -89,7 +89,8 @@ class Control:
     flag: str
     title: str
     rationale: str
-    remediation: Mapping[str, str]
+    remediation: Mapping[str, str]  # the flag absent or empty: where to set it, per distribution
+    ca_rotation: Mapping[str, str]  # every CA expired or expiring: how the distribution renews its client CA
     numbering: Mapping[str, str]  # CIS Kubernetes benchmark version -> this control's number in it
 
 
@@ -179,6 +180,25 @@ CONTROL = Control(
         ),
         'microshift': 'MicroShift generates and manages its client CA; it cannot be configured from the node.',
     },
+    # kubeadm renews leaf certificates only (kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs);
+    # k3s and RKE2 document `certificate rotate-ca` (docs.k3s.io/cli/certificate, docs.rke2.io/security/certificates);
+    # MicroK8s `refresh-certs --cert ca.crt` (microk8s.io/docs/command-reference).
+    ca_rotation={
+        'kubernetes': (
+            'Renew the client CA: issue a new CA certificate, add it to the bundle beside the old one, reissue the '
+            'client certificates (kubelets, controllers, admins) from it, then remove the old CA; kube-apiserver '
+            'reloads the file.'
+        ),
+        'kubeadm': (
+            '`kubeadm certs check-expiration` shows the CA; `kubeadm certs renew` renews only the certificates it '
+            'signs, so rotate the CA itself as Kubernetes documents ("Manual rotation of CA certificates": both CAs '
+            'in the bundle, reissue, then the new one alone).'
+        ),
+        'k3s': '`k3s certificate rotate-ca --path=<directory with the new CA files>` on a server, then restart k3s.',
+        'rke2': '`rke2 certificate rotate-ca --path=<directory with the new CA files>` on a server, then restart '
+        'rke2-server.',
+        'microk8s': '`sudo microk8s refresh-certs --cert ca.crt` (it reissues the certificates the CA signs).',
+    },
     numbering={
         '1.5.1': '1.2.31',
         '1.6': '1.2.31',
@@ -193,6 +213,18 @@ CONTROL = Control(
         '1.12': '1.2.25',
     },
 )
+
+
+def flag_fix(distribution: str) -> str:
+    """How to set --client-ca-file where this distribution keeps kube-apiserver's arguments."""
+    return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
+
+
+def ca_rotation_fix(distribution: str) -> str:
+    """How to renew an expired or expiring client CA on this distribution."""
+    rotation = CONTROL.ca_rotation
+    return rotation.get(distribution) or rotation['kubeadm' if distribution in ('kind', 'kubespray') else 'kubernetes']
+
 
 CONTROL_TAG = f'{CONTROL.framework}:{CONTROL.id}'
 
@@ -3177,6 +3209,7 @@ class Finding:
     distribution: str = 'kubernetes'
     source: str = 'process'
     verified: bool = True  # False: the flag is set but the file (or the apiserver's access to it) was not verified
+    fix: str = ''  # what resolves this finding's own problem ('' when there is nothing to fix)
 
     @property
     def compliant(self) -> bool | None:
@@ -3207,17 +3240,29 @@ def _as_the_apiserver_reads_it(finding: Finding, access: Access, setting: Client
     if access.allowed is False:  # whatever it holds, the apiserver cannot load it
         reason = (
             f'FAIL: {who} {access.reason}: the apiserver cannot load its client CA file{where} and will not '
-            "restart with it. Let the apiserver's user or group read the file and search its directories."
+            'restart with it.'
         )
-        return Finding(CRITICAL, reason, finding.process, finding.ca_file)
+        fix = (
+            f"Let the apiserver's user or group read {finding.ca_file} and search each directory above it: "
+            'chown or chgrp it to them and chmod g+r (or o+r, a CA bundle is public), chmod +x the directories, or '
+            'grant them with setfacl -m u:<uid>:r (and a mask that allows it).'
+        )
+        return Finding(CRITICAL, reason, finding.process, finding.ca_file, fix=fix)
     if access.allowed is None and finding.status != CRITICAL:  # a FAIL on the content stands either way
         verdict = finding.reason.split(': ', 1)[1]
         reason = (
             f'WARNING: not verified: whether {who} itself may read its client CA file was not verified '
             f'({access.reason}). What the Agent read: {verdict}'
         )
-        return replace(finding, status=WARNING, reason=reason, verified=False)
+        return replace(finding, status=WARNING, reason=reason, verified=False, fix=AGENT_PRIVILEGES_FIX)
     return finding
+
+
+AGENT_PRIVILEGES_FIX = (
+    "Let the Agent verify: run it as root with the host's PID namespace (in Kubernetes: hostPID, and privileged or "
+    'CAP_SYS_PTRACE with CAP_DAC_READ_SEARCH), so that it reads the file as the apiserver sees it.'
+)
+CA_BUNDLE = 'a PEM bundle of the CA certificates that sign client certificates'
 
 
 def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
@@ -3228,40 +3273,51 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
         return Finding(UNKNOWN, f'UNKNOWN: {who}: {setting.unjudgeable}.', process, ca_file)
     if ca_file is None:
         reason = f'FAIL: {who} runs without --client-ca-file{where}: client certificate authentication is off.'
-        return Finding(CRITICAL, reason, process)
+        return Finding(CRITICAL, reason, process, fix=flag_fix(setting.distribution))
     if ca_file == '':
         reason = f'FAIL: {who} has an empty --client-ca-file{where}: client certificate authentication is off.'
-        return Finding(CRITICAL, reason, process, ca_file)
+        return Finding(CRITICAL, reason, process, ca_file, fix=flag_fix(setting.distribution))
     the_file = f'the client CA file {ca_file} of {who}{where}'
     if content is None or content.data is None:
         problem, detail = (content.problem, content.detail) if content else ('error', 'was not read')
         if problem in ('missing', 'not_regular'):
             reason = f'FAIL: {the_file} {detail}; the apiserver cannot load it and will not restart.'
-            return Finding(CRITICAL, reason, process, ca_file)
+            fix = f'Restore {ca_file} as {CA_BUNDLE} (from a backup or another control-plane node), or point '
+            fix += '--client-ca-file at the file that holds that bundle, before the apiserver restarts.'
+            return Finding(CRITICAL, reason, process, ca_file, fix=fix)
         if problem == 'permission':
             reason = (
                 f'WARNING: not verified: {who} sets --client-ca-file to {ca_file}{where} (verified), but the Agent '
                 f'cannot read the file ({detail}), so whether it exists and holds a valid CA certificate was not '
-                'verified. Run the Agent as root (in Kubernetes: hostPID, and privileged or CAP_SYS_PTRACE with '
-                'CAP_DAC_READ_SEARCH) to verify the file.'
+                'verified.'
             )
-            return Finding(WARNING, reason, process, ca_file, verified=False)
+            return Finding(WARNING, reason, process, ca_file, verified=False, fix=AGENT_PRIVILEGES_FIX)
         return Finding(UNKNOWN, f'UNKNOWN: {the_file} could not be checked: {detail}.', process, ca_file)
     assert bundle is not None
     cas = bundle.ca_certificates
     days_left = round((min(c.not_after for c in cas) - now) / SECONDS_PER_DAY, 2) if cas else None
     valid = [c for c in cas if c.not_before <= now <= c.not_after]
     summary = f'{len(cas)} CA certificate(s), {len(valid)} valid now'
+    fix = ''
     if bundle.unparseable:
         status, reason = (
             CRITICAL,
             f'FAIL: {the_file} holds {bundle.unparseable} certificate block(s) that do not parse in Go '
             f'({bundle.first_error}); the apiserver will not restart with it.',
         )
+        fix = (
+            f'Remove or replace the certificate block(s) Go refuses: {ca_file} must hold only certificates that '
+            'parse (re-export a damaged one from its source, or take the bundle from another control-plane node).'
+        )
     elif not bundle.certificates:
         status, reason = (
             CRITICAL,
             f'FAIL: {the_file} holds no PEM certificate Go reads; the apiserver will not restart with it.',
+        )
+        fix = (
+            f'Write {ca_file} as {CA_BUNDLE}: each "-----BEGIN CERTIFICATE-----" at the start of a line, no '
+            'byte-order mark, files joined with a newline between them; convert DER with '
+            '`openssl x509 -inform DER -in <file> -out <file>.pem`.'
         )
     elif not cas:
         status, reason = (
@@ -3269,22 +3325,30 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
             f'FAIL: {the_file} holds {len(bundle.certificates)} certificate(s), none of them a CA that can sign '
             f'client certificates: {why_not_signers(bundle.certificates)}.',
         )
+        fix = (
+            f'Put the CA certificate that signs your client certificates in {ca_file} (basicConstraints CA:TRUE, '
+            'keyUsage with keyCertSign, extendedKeyUsage absent or with clientAuth); a server or client '
+            'certificate cannot stand in for it.'
+        )
     elif not valid:
         status, reason = (
             CRITICAL,
             f'FAIL: every CA certificate in {the_file} is expired or not yet valid; no client certificate can be '
             'verified.',
         )
+        fix = ca_rotation_fix(setting.distribution)
     elif days_left < 0:
         status, reason = WARNING, f'WARNING: {the_file} holds an expired CA certificate ({summary}).'
+        fix = f'Remove the expired CA certificate from {ca_file}; the valid one(s) keep authenticating clients.'
     elif days_left <= days_warning:
         status, reason = (
             WARNING,
-            f'WARNING: a CA certificate in {the_file} expires in {days_left:.1f} days ({summary}).',
+            f'WARNING: a CA certificate expires in {days_left:.1f} days, in {the_file} ({summary}).',
         )
+        fix = ca_rotation_fix(setting.distribution)
     else:
         status, reason = OK, f'PASS: {who} authenticates clients against {ca_file} ({summary}).'
-    return Finding(status, reason, process, ca_file, bundle, days_left)
+    return Finding(status, reason, process, ca_file, bundle, days_left, fix=fix)
 
 
 def why_not_signers(certificates, limit: int = 3) -> str:
@@ -3304,8 +3368,14 @@ def against_manifest(finding: Finding, manifest: str, manifest_value: str | None
         f'uses {finding.ca_file!r}: the kubelet has not restarted it with the manifest (the running process was '
         'judged).'
     )
-    reason = finding.reason if status == finding.status else 'WARNING: ' + finding.reason.split(': ', 1)[1]
-    return replace(finding, status=status, reason=reason + note)
+    if status == finding.status:
+        return replace(finding, reason=finding.reason + note)
+    fix = (
+        f'Let the kubelet restart the apiserver from {manifest} (it does when the manifest changes), or set the '
+        "manifest's --client-ca-file back to the running value if the manifest is what is wrong."
+    )
+    reason = 'WARNING: ' + finding.reason.split(': ', 1)[1]
+    return replace(finding, status=status, reason=reason + note, fix=fix)
 
 
 def node_verdict(findings: Sequence[Finding]) -> Finding:
@@ -3947,13 +4017,14 @@ def _names(names) -> str:
     return '; '.join(shown) + (f' and {more} more' if more > 0 else '')
 
 
-def _at_least(finding: Finding, status: int, lead: str, note: str, lead_says_note: bool = False) -> Finding:
-    """The finding raised to `status` and led by `lead`, then what the configuration said; or, when it is already as
-    bad, unchanged with `note` appended (the wire never lowers a verdict)."""
+def _at_least(finding: Finding, status: int, lead: str, note: str, fix: str, lead_says_note: bool = False) -> Finding:
+    """The finding raised to `status`, led by `lead` and fixed by `fix`, then what the configuration said; or, when
+    it is already as bad, unchanged with `note` appended (the wire never lowers a verdict)."""
     if STATUS_SEVERITY[status] <= STATUS_SEVERITY[finding.status]:
         return replace(finding, reason=f'{finding.reason} {note}')
     between = '' if lead_says_note else f' {note}'
-    return replace(finding, status=status, reason=f'{lead}{between} The configuration said: {finding.reason}')
+    reason = f'{lead}{between} The configuration said: {finding.reason}'
+    return replace(finding, status=status, reason=reason, fix=fix)
 
 
 def with_wire(
@@ -3974,10 +4045,14 @@ def with_wire(
     if wire.outcome == NO_REQUEST:
         lead = (
             f'FAIL: the running {who} sends no TLS CertificateRequest on {wire.address}: client certificate '
-            'authentication is off in the running process, whatever its configuration says (restart it with its '
-            'configuration, and check what starts it).'
+            'authentication is off in the running process, whatever its configuration says.'
         )
-        return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.', True)
+        fix = (
+            'Restart kube-apiserver with its configuration, and check what starts it: a wrapper, an override or a '
+            'stale process that runs without --client-ca-file.'
+        )
+        note = f'On the wire, {wire.address} sends no CertificateRequest.'
+        return _at_least(finding, CRITICAL, lead, note, fix, lead_says_note=True)
     advertised = (
         f'On the wire, {wire.address} accepts client certificates from {len(wire.names)} CA name(s) '
         f'({_names(wire.names)})'
@@ -4013,7 +4088,11 @@ def with_wire(
         f'WARNING: the running {who} has not loaded the CA {_names(missed_twice)} of {finding.ca_file}: it is not '
         f'among the CA names {wire.address} advertises, on two consecutive probes.'
     )
-    return _at_least(finding, WARNING, lead, f'{advertised}.')
+    fix = (
+        f'Restart kube-apiserver so that it loads {finding.ca_file} (it reloads a changed file within about a minute '
+        'otherwise), and check that the running process reads this path and not another.'
+    )
+    return _at_least(finding, WARNING, lead, f'{advertised}.', fix)
 
 
 def wire_verified(
@@ -4035,13 +4114,39 @@ def wire_verified(
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/reporting.py
-# What the check says about a verdict: the remediation, the compliance status, the event's text, all as text the
+# What the check says about a verdict: its fix, the compliance status, the event's title and text, all as text the
 # Agent accepts.
 # --------------------------------------------------------------------------------------------------------------
 
 
-def remediation(distribution: str) -> str:
-    return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
+TITLE_LIMIT = 100
+
+
+def remediation(finding: Finding) -> str:
+    """The finding's own fix, or where to set the flag (a finding log's remediation, even when it passes)."""
+    return finding.fix or flag_fix(finding.distribution)
+
+
+def message(finding: Finding, others: int = 0) -> str:
+    """A service check message: the problem first, then its own fix."""
+    text = finding.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
+    return f'{text} Fix: {finding.fix}' if finding.fix else text
+
+
+def event_title(finding: Finding, status: str, host: str) -> str:
+    """What happened, in a line: a pass with a warning (an expiring CA) says what the warning is."""
+    if status == 'failed':
+        what = f'failed on {host}: kube-apiserver client certificate authentication'
+    elif status == 'not_verified':
+        what = f'not verified on {host}: --client-ca-file is set, the file could not be verified'
+    elif finding.status == WARNING:
+        headline = finding.reason.removeprefix('WARNING: ')
+        what = f'passed with a warning on {host}: {headline}'  # compliant, but what the warning is comes first
+        if len(what) > TITLE_LIMIT:
+            what = what[: TITLE_LIMIT - 1] + '…'
+    else:
+        what = f'passed on {host}: kube-apiserver authenticates clients by certificate'
+    return f'CIS Kubernetes {CONTROL.id} {what}'
 
 
 def compliance_status(finding: Finding) -> str | None:
@@ -4054,8 +4159,10 @@ def compliance_status(finding: Finding) -> str | None:
     return 'passed' if finding.compliant else 'failed'
 
 
-def event_text(finding: Finding, remediation: str) -> str:
+def event_text(finding: Finding) -> str:
     lines = ['%%%', finding.reason, '']
+    if finding.fix:
+        lines += [f'**Fix:** {finding.fix}', '']
     process = finding.process
     if process is not None:
         lines.append(f'* Process: `{process.name}`, pid {process.pid}')
@@ -4073,7 +4180,7 @@ def event_text(finding: Finding, remediation: str) -> str:
             lines.append(f'  * `{cert.subject}` cannot sign client certificates: it has {cert.signing_problem}')
     if finding.days_left is not None:
         lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
-    lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
+    lines += ['', f'**Why it matters:** {CONTROL.rationale}', '%%%']
     return '\n'.join(lines)
 
 
@@ -4441,20 +4548,15 @@ class Announcing:
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
-        title, alert_type = {
-            'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
-            'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
-            'not_verified': (
-                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
-                'warning',
-            ),
-        }[status]
+        alert_type = {'failed': 'error', 'passed': 'success', 'not_verified': 'warning'}[status]
+        if status == 'passed' and verdict.status == WARNING:
+            alert_type = 'warning'
         self.event(
             {
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': f'CIS Kubernetes {CONTROL.id} {title}',
-                'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
+                'msg_title': agent_text(self.sanitize(event_title(verdict, status, host))),
+                'msg_text': agent_text(self.sanitize(event_text(verdict))),
                 'alert_type': alert_type,
                 'priority': 'normal',
                 'host': host,
@@ -4498,7 +4600,7 @@ class Announcing:
             now=now,
             interval=interval,
             benchmark_version=self.settings.benchmark_version,
-            remediation=remediation(verdict.distribution),
+            remediation=remediation(verdict),
         )
         fingerprint = finding_fingerprint(log)
         if not finding_due(self._sent_finding, fingerprint, monotonic, interval):
@@ -4848,13 +4950,8 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _report(self, findings: Sequence[Finding], now: float) -> None:
         verdict = node_verdict(findings)
         tags = self._verdict_tags(verdict)
-        message = None
-        if verdict.status != AgentCheck.OK:
-            others = len(findings) - 1
-            message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
-            if verdict.status != AgentCheck.UNKNOWN:
-                message += ' Fix: ' + remediation(verdict.distribution)
-        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(message))
+        text = message(verdict, len(findings) - 1) if verdict.status != AgentCheck.OK else None
+        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(text))
         if verdict.compliant is not None:
             self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=tags)
         seen_files = set()

@@ -332,7 +332,7 @@ def test_first_evaluation_announces_the_status(make_check, dd_run_check, aggrega
     }
     text = event['msg_text']
     assert 'kube-apiserver' in text and 'pid' in text and 'empty' in text
-    assert 'Why it matters' in text and 'Remediation' in text
+    assert 'Why it matters' in text and '**Fix:** Set --client-ca-file' in text
 
 
 def test_first_pass_is_a_success_event(make_check, dd_run_check, aggregator, apiservers, workdir):

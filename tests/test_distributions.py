@@ -131,12 +131,12 @@ CASES = {
             {'/etc/kubernetes/pki/ca.crt': BROKEN},
             'kubeadm',
             'process',
-            '/etc/kubernetes/manifests',
+            'Remove or replace the certificate block(s) Go refuses',  # the fix for a broken file, not the flag's
         ),
     ),
     'k3s default': (
         Node('k3s', K3S_TITLE, {K3S_CA: VALID}, 'k3s', 'distribution_default', 'systemctl restart k3s'),
-        Node('k3s', K3S_TITLE, {}, 'k3s', 'distribution_default', 'systemctl restart k3s'),
+        Node('k3s', K3S_TITLE, {}, 'k3s', 'distribution_default', f'Restore {K3S_CA}'),
     ),
     'k3s config override': (
         Node(
@@ -182,7 +182,7 @@ CASES = {
             },
             'k3s',
             'config_file',
-            'systemctl restart k3s',
+            'Restore /etc/ca/missing.crt',
         ),
     ),
     'k3s visible arguments': (

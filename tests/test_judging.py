@@ -181,7 +181,7 @@ def test_unreadable_to_the_agent_warns_how_to_grant_access():
     # The flag is verified, the file is not: a WARNING that claims no compliance either way.
     assert (finding.status, finding.compliant, finding.verified) == (AgentCheck.WARNING, None, False)
     assert finding.reason.startswith('WARNING: not verified')
-    assert 'root' in finding.reason
+    assert 'root' in finding.fix and 'not verified' in finding.reason
 
 
 def test_unexpected_read_problem_is_unknown():

@@ -276,7 +276,7 @@ def test_single_file_and_package_judge_stand_in_nodes_alike(node, single_file_cl
     assert status == {'passing': 0, 'failing': 2, 'minikube missing file': 2}[node], message
     assert len(package['events']) == 1
     if node == 'minikube missing file':
-        assert 'kube_distribution:minikube' in tags and 'minikube start' in message
+        assert 'kube_distribution:minikube' in tags and 'Fix: Restore /var/lib/minikube/certs/missing-ca.crt' in message
 
 
 @needs_separate_root

@@ -26,8 +26,8 @@ from .findings import (
     sent_finding_from_cache,
     sent_finding_to_cache,
 )
-from .judging import Finding
-from .reporting import agent_text, compliance_status, event_text, remediation
+from .judging import WARNING, Finding
+from .reporting import agent_text, compliance_status, event_text, event_title, remediation
 
 
 class Announcing:
@@ -55,20 +55,15 @@ class Announcing:
         if not announcement_due(self._announcement, status, monotonic, self.settings.event_resend_interval):
             return
         host = datadog_agent.get_hostname()
-        title, alert_type = {
-            'failed': (f'failed on {host}: kube-apiserver client certificate authentication', 'error'),
-            'passed': (f'passed on {host}: kube-apiserver authenticates clients by certificate', 'success'),
-            'not_verified': (
-                f'not verified on {host}: --client-ca-file is set, the file could not be verified',
-                'warning',
-            ),
-        }[status]
+        alert_type = {'failed': 'error', 'passed': 'success', 'not_verified': 'warning'}[status]
+        if status == 'passed' and verdict.status == WARNING:
+            alert_type = 'warning'
         self.event(
             {
                 'timestamp': int(now),
                 'event_type': f'{CONTROL.framework}.{CONTROL.id}',
-                'msg_title': f'CIS Kubernetes {CONTROL.id} {title}',
-                'msg_text': agent_text(self.sanitize(event_text(verdict, remediation(verdict.distribution)))),
+                'msg_title': agent_text(self.sanitize(event_title(verdict, status, host))),
+                'msg_text': agent_text(self.sanitize(event_text(verdict))),
                 'alert_type': alert_type,
                 'priority': 'normal',
                 'host': host,
@@ -112,7 +107,7 @@ class Announcing:
             now=now,
             interval=interval,
             benchmark_version=self.settings.benchmark_version,
-            remediation=remediation(verdict.distribution),
+            remediation=remediation(verdict),
         )
         fingerprint = finding_fingerprint(log)
         if not finding_due(self._sent_finding, fingerprint, monotonic, interval):

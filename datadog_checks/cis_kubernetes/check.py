@@ -43,7 +43,7 @@ from .listeners import probe_apiserver
 from .process_table import ProcessScan, ProcessTable
 from .processes import ApiserverProcess, is_same_process_running
 from .procfs import process_credentials
-from .reporting import agent_text, remediation
+from .reporting import agent_text, message
 from .scrubbing import secret_flag_values
 from .wire import WireResult
 from .wire_names import pem_certificate_subjects
@@ -358,13 +358,8 @@ class CisKubernetesCheck(Announcing, AgentCheck):
     def _report(self, findings: Sequence[Finding], now: float) -> None:
         verdict = node_verdict(findings)
         tags = self._verdict_tags(verdict)
-        message = None
-        if verdict.status != AgentCheck.OK:
-            others = len(findings) - 1
-            message = verdict.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
-            if verdict.status != AgentCheck.UNKNOWN:
-                message += ' Fix: ' + remediation(verdict.distribution)
-        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(message))
+        text = message(verdict, len(findings) - 1) if verdict.status != AgentCheck.OK else None
+        self.service_check(self.SERVICE_CHECK, verdict.status, tags=tags, message=self._message(text))
         if verdict.compliant is not None:
             self.gauge(self.METRIC_COMPLIANT, 1 if verdict.compliant else 0, tags=tags)
         seen_files = set()

@@ -15,7 +15,8 @@ class Control:
     flag: str
     title: str
     rationale: str
-    remediation: Mapping[str, str]
+    remediation: Mapping[str, str]  # the flag absent or empty: where to set it, per distribution
+    ca_rotation: Mapping[str, str]  # every CA expired or expiring: how the distribution renews its client CA
     numbering: Mapping[str, str]  # CIS Kubernetes benchmark version -> this control's number in it
 
 
@@ -105,6 +106,25 @@ CONTROL = Control(
         ),
         'microshift': 'MicroShift generates and manages its client CA; it cannot be configured from the node.',
     },
+    # kubeadm renews leaf certificates only (kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs);
+    # k3s and RKE2 document `certificate rotate-ca` (docs.k3s.io/cli/certificate, docs.rke2.io/security/certificates);
+    # MicroK8s `refresh-certs --cert ca.crt` (microk8s.io/docs/command-reference).
+    ca_rotation={
+        'kubernetes': (
+            'Renew the client CA: issue a new CA certificate, add it to the bundle beside the old one, reissue the '
+            'client certificates (kubelets, controllers, admins) from it, then remove the old CA; kube-apiserver '
+            'reloads the file.'
+        ),
+        'kubeadm': (
+            '`kubeadm certs check-expiration` shows the CA; `kubeadm certs renew` renews only the certificates it '
+            'signs, so rotate the CA itself as Kubernetes documents ("Manual rotation of CA certificates": both CAs '
+            'in the bundle, reissue, then the new one alone).'
+        ),
+        'k3s': '`k3s certificate rotate-ca --path=<directory with the new CA files>` on a server, then restart k3s.',
+        'rke2': '`rke2 certificate rotate-ca --path=<directory with the new CA files>` on a server, then restart '
+        'rke2-server.',
+        'microk8s': '`sudo microk8s refresh-certs --cert ca.crt` (it reissues the certificates the CA signs).',
+    },
     numbering={
         '1.5.1': '1.2.31',
         '1.6': '1.2.31',
@@ -119,5 +139,17 @@ CONTROL = Control(
         '1.12': '1.2.25',
     },
 )
+
+
+def flag_fix(distribution: str) -> str:
+    """How to set --client-ca-file where this distribution keeps kube-apiserver's arguments."""
+    return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
+
+
+def ca_rotation_fix(distribution: str) -> str:
+    """How to renew an expired or expiring client CA on this distribution."""
+    rotation = CONTROL.ca_rotation
+    return rotation.get(distribution) or rotation['kubeadm' if distribution in ('kind', 'kubespray') else 'kubernetes']
+
 
 CONTROL_TAG = f'{CONTROL.framework}:{CONTROL.id}'

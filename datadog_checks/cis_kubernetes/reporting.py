@@ -1,16 +1,41 @@
-"""What the check says about a verdict: the remediation, the compliance status, the event's text, all as text the
+"""What the check says about a verdict: its fix, the compliance status, the event's title and text, all as text the
 Agent accepts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .control import CONTROL
-from .judging import Finding
+from .control import CONTROL, flag_fix
+from .judging import WARNING, Finding
+
+TITLE_LIMIT = 100
 
 
-def remediation(distribution: str) -> str:
-    return CONTROL.remediation.get(distribution, CONTROL.remediation['kubernetes'])
+def remediation(finding: Finding) -> str:
+    """The finding's own fix, or where to set the flag (a finding log's remediation, even when it passes)."""
+    return finding.fix or flag_fix(finding.distribution)
+
+
+def message(finding: Finding, others: int = 0) -> str:
+    """A service check message: the problem first, then its own fix."""
+    text = finding.reason + (f' ({others} more apiserver process(es) judged)' if others else '')
+    return f'{text} Fix: {finding.fix}' if finding.fix else text
+
+
+def event_title(finding: Finding, status: str, host: str) -> str:
+    """What happened, in a line: a pass with a warning (an expiring CA) says what the warning is."""
+    if status == 'failed':
+        what = f'failed on {host}: kube-apiserver client certificate authentication'
+    elif status == 'not_verified':
+        what = f'not verified on {host}: --client-ca-file is set, the file could not be verified'
+    elif finding.status == WARNING:
+        headline = finding.reason.removeprefix('WARNING: ')
+        what = f'passed with a warning on {host}: {headline}'  # compliant, but what the warning is comes first
+        if len(what) > TITLE_LIMIT:
+            what = what[: TITLE_LIMIT - 1] + '…'
+    else:
+        what = f'passed on {host}: kube-apiserver authenticates clients by certificate'
+    return f'CIS Kubernetes {CONTROL.id} {what}'
 
 
 def compliance_status(finding: Finding) -> str | None:
@@ -23,8 +48,10 @@ def compliance_status(finding: Finding) -> str | None:
     return 'passed' if finding.compliant else 'failed'
 
 
-def event_text(finding: Finding, remediation: str) -> str:
+def event_text(finding: Finding) -> str:
     lines = ['%%%', finding.reason, '']
+    if finding.fix:
+        lines += [f'**Fix:** {finding.fix}', '']
     process = finding.process
     if process is not None:
         lines.append(f'* Process: `{process.name}`, pid {process.pid}')
@@ -42,7 +69,7 @@ def event_text(finding: Finding, remediation: str) -> str:
             lines.append(f'  * `{cert.subject}` cannot sign client certificates: it has {cert.signing_problem}')
     if finding.days_left is not None:
         lines.append(f'* Days until the earliest CA certificate expires: {finding.days_left:.1f}')
-    lines += ['', f'**Why it matters:** {CONTROL.rationale}', '', f'**Remediation:** {remediation}', '%%%']
+    lines += ['', f'**Why it matters:** {CONTROL.rationale}', '%%%']
     return '\n'.join(lines)
 
 

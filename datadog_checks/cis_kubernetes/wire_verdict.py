@@ -33,13 +33,14 @@ def _names(names) -> str:
     return '; '.join(shown) + (f' and {more} more' if more > 0 else '')
 
 
-def _at_least(finding: Finding, status: int, lead: str, note: str, lead_says_note: bool = False) -> Finding:
-    """The finding raised to `status` and led by `lead`, then what the configuration said; or, when it is already as
-    bad, unchanged with `note` appended (the wire never lowers a verdict)."""
+def _at_least(finding: Finding, status: int, lead: str, note: str, fix: str, lead_says_note: bool = False) -> Finding:
+    """The finding raised to `status`, led by `lead` and fixed by `fix`, then what the configuration said; or, when
+    it is already as bad, unchanged with `note` appended (the wire never lowers a verdict)."""
     if STATUS_SEVERITY[status] <= STATUS_SEVERITY[finding.status]:
         return replace(finding, reason=f'{finding.reason} {note}')
     between = '' if lead_says_note else f' {note}'
-    return replace(finding, status=status, reason=f'{lead}{between} The configuration said: {finding.reason}')
+    reason = f'{lead}{between} The configuration said: {finding.reason}'
+    return replace(finding, status=status, reason=reason, fix=fix)
 
 
 def with_wire(
@@ -60,10 +61,14 @@ def with_wire(
     if wire.outcome == NO_REQUEST:
         lead = (
             f'FAIL: the running {who} sends no TLS CertificateRequest on {wire.address}: client certificate '
-            'authentication is off in the running process, whatever its configuration says (restart it with its '
-            'configuration, and check what starts it).'
+            'authentication is off in the running process, whatever its configuration says.'
         )
-        return _at_least(finding, CRITICAL, lead, f'On the wire, {wire.address} sends no CertificateRequest.', True)
+        fix = (
+            'Restart kube-apiserver with its configuration, and check what starts it: a wrapper, an override or a '
+            'stale process that runs without --client-ca-file.'
+        )
+        note = f'On the wire, {wire.address} sends no CertificateRequest.'
+        return _at_least(finding, CRITICAL, lead, note, fix, lead_says_note=True)
     advertised = (
         f'On the wire, {wire.address} accepts client certificates from {len(wire.names)} CA name(s) '
         f'({_names(wire.names)})'
@@ -99,7 +104,11 @@ def with_wire(
         f'WARNING: the running {who} has not loaded the CA {_names(missed_twice)} of {finding.ca_file}: it is not '
         f'among the CA names {wire.address} advertises, on two consecutive probes.'
     )
-    return _at_least(finding, WARNING, lead, f'{advertised}.')
+    fix = (
+        f'Restart kube-apiserver so that it loads {finding.ca_file} (it reloads a changed file within about a minute '
+        'otherwise), and check that the running process reads this path and not another.'
+    )
+    return _at_least(finding, WARNING, lead, f'{advertised}.', fix)
 
 
 def wire_verified(
