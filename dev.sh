@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
 # The project's one entry point.
-#   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver)
+#   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver);
+#                    its environment (.venv-check) holds only what the Agent ships, so it is made in seconds
 #   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
 #   ./dev.sh bench   the performance benchmark (benchmarks/run.py; a few minutes)
 #   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file
-# Each creates .venv from setup.py on first use (and again when setup.py changes).
+# Each creates its environment from setup.py on first use (and again when setup.py changes).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-ensure_venv() {
-  local stamp
-  stamp="$VENV/.installed-$(sha256sum setup.py | cut -c1-16)"
+ensure_venv() {  # ensure_venv DIR PIP-ARGS...
+  local venv=$1 stamp
+  shift
+  stamp="$venv/.installed-$(sha256sum setup.py | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
     touch "$stamp"
   fi
 }
+dev_venv() { ensure_venv "$VENV" -e '.[dev]'; }
 
 case "${1:-}" in
   check)
-    ensure_venv
+    # The check's runtime dependencies as the Agent ships them (datadog-checks-base with its deps, psutil); the demo
+    # adds nothing but the standard library.
+    ensure_venv "$VENV-check" -e . 'datadog-checks-base[deps]' psutil
     shift
-    exec "$VENV/bin/python" -m devtools.demo "$@"
+    exec "$VENV-check/bin/python" -m devtools.demo "$@"
     ;;
   test)
-    ensure_venv
+    dev_venv
     shift
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
@@ -42,12 +46,12 @@ case "${1:-}" in
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   build)
-    ensure_venv
+    dev_venv
     "$VENV/bin/python" -m devtools.amalgamate
     exec "$VENV/bin/python" -m devtools.render_deploy
     ;;
   bench)
-    ensure_venv
+    dev_venv
     shift
     exec "$VENV/bin/python" -m benchmarks.run "$@"
     ;;

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 ABOUT: dict = {}
@@ -14,8 +14,9 @@ setup(
     long_description_content_type='text/markdown',
     license='BSD-3-Clause',
     python_requires='>=3.11',
-    # Only the check's own package: datadog_checks/__init__.py belongs to datadog-checks-base.
-    packages=find_packages(include=['datadog_checks.cis_kubernetes', 'datadog_checks.cis_kubernetes.*']),
+    # Only the check's own package: datadog_checks/__init__.py belongs to datadog-checks-base. Namespace discovery
+    # lists data/ too, which setuptools otherwise warns about at every install.
+    packages=find_namespace_packages(include=['datadog_checks.cis_kubernetes', 'datadog_checks.cis_kubernetes.*']),
     package_data={'datadog_checks.cis_kubernetes': ['data/*.yaml*']},
     include_package_data=True,
     # The Agent installs integrations with --no-deps from its own packages: base is the only requirement it reads.
