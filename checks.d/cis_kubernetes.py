@@ -2547,7 +2547,7 @@ def ia5_string(value: bytes) -> str:
 
 
 def uri_ok(uri: str) -> bool:
-    """The cases where Go's url.Parse fails for a SAN URI, and its host check (approximated: see the README)."""
+    """The cases where Go's url.Parse fails for a SAN URI, and its host check (approximated: docs/how-it-judges.md)."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
         return False
     main, _, fragment = uri.partition('#')

@@ -115,6 +115,19 @@ def test_manifest_points_at_files_that_exist_and_metrics_that_are_documented():
         assert f'## {heading}\n' in readme
 
 
+def test_readme_is_read_in_minutes_and_puts_an_existing_agent_first():
+    """integrations-core's shape for the people who deploy it; design, figures and the suite live in docs/."""
+    readme = (ROOT / 'README.md').read_text()
+    assert len(readme.splitlines()) <= 350
+    overview = readme[: readme.index('\n## Setup\n')]
+    assert '| finding on the node | `cis_kubernetes.apiserver.client_ca_file` |' in overview
+    setup = readme[readme.index('\n## Setup\n') : readme.index('\n## Data Collected\n')]
+    order = ['already runs the Datadog Agent', 'On a new cluster', 'The Datadog side']
+    assert [setup.index(words) for words in order] == sorted(setup.index(words) for words in order)
+    for page in ('docs/how-it-judges.md', 'docs/testing.md', 'docs/performance.md', 'docs/go-versions.md'):
+        assert f']({page})' in readme and (ROOT / page).is_file(), page
+
+
 def test_readme_has_the_sections_of_a_datadog_integration():
     readme = (ROOT / 'README.md').read_text()
     for heading in (
