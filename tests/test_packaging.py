@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from devtools import certs
 from tests.conftest import needs_standins, write
@@ -46,6 +48,80 @@ def test_wheel_passes_the_agents_install_gate(wheel):
     assert modules <= names, modules - names  # every module of the package, subpackages included
     assert 'datadog_checks/__init__.py' not in names  # that file belongs to datadog-checks-base
     assert wheel.name.startswith('datadog_cis_kubernetes-')  # check name = package name minus datadog-, - to _
+
+
+def wheel_requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
+    """Requires-Dist of the wheel that apply with `extras` (and those that apply without any)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith('.dist-info/METADATA')]
+        lines = archive.read(metadata).decode().splitlines()
+    requirements = [Requirement(line.split(':', 1)[1].strip()) for line in lines if line.startswith('Requires-Dist:')]
+    return [r for r in requirements if r.marker is None or any(r.marker.evaluate({'extra': e}) for e in extras | {''})]
+
+
+def declared_closure(requirements: list[Requirement]) -> list[importlib.metadata.Distribution]:
+    """The distributions pip would install for `requirements`, taken from this environment: each requirement with
+    the extras it names, then theirs, recursively."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = list(requirements)
+    while todo:
+        requirement = todo.pop()
+        key = (requirement.name.lower().replace('_', '-'), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        distribution = importlib.metadata.distribution(key[0])
+        found[key[0]] = distribution
+        for line in distribution.requires or []:
+            nested = Requirement(line)
+            extras = set(requirement.extras) | {''}
+            if nested.marker is None or any(nested.marker.evaluate({'extra': e}) for e in extras):
+                todo.append(nested)
+    return list(found.values())
+
+
+def fresh_site(target: Path, wheel: Path, extras: set[str]) -> list[str]:
+    """A site directory holding only the wheel and what it declares for `extras`, as `pip install wheel[extras]`
+    into a new virtual environment would (copied from this environment: the suite needs no package index)."""
+    command = [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-index', '--target', str(target)]
+    subprocess.run([*command, str(wheel)], check=True)  # first: pip --target does not merge into datadog_checks/
+    distributions = declared_closure(wheel_requirements(wheel, extras))
+    for distribution in distributions:
+        root = Path(distribution.locate_file(''))
+        for file in distribution.files or []:
+            if file.parts[0] == '..':  # console scripts outside site-packages
+                continue
+            source = root / file
+            if source.is_file():
+                (target / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / file)
+    return sorted(d.metadata['Name'].lower() for d in distributions)
+
+
+def import_in(site: Path, statement: str) -> subprocess.CompletedProcess:
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': str(site)}
+    command = [sys.executable, '-S', '-c', statement]  # -S: nothing of this environment but the standard library
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=site)
+
+
+def test_wheel_imports_in_a_fresh_environment_with_its_declared_dependencies(wheel, tmp_path):
+    # integrations-core declares a check's runtime dependencies in its `deps` extra (process/pyproject.toml:
+    # deps = ["psutil==5.9.6"]) and requires only datadog-checks-base.
+    requirements = wheel_requirements(wheel, set())
+    assert [r.name for r in requirements] == ['datadog-checks-base'], requirements
+    installed = fresh_site(tmp_path / 'site', wheel, {'deps'})
+    assert 'psutil' in installed and 'datadog-api-client' not in installed
+    done = import_in(tmp_path / 'site', 'import datadog_checks.cis_kubernetes as m; print(m.CisKubernetesCheck)')
+    assert done.returncode == 0, done.stderr
+    assert 'CisKubernetesCheck' in done.stdout
+
+
+def test_without_the_deps_extra_the_wheel_cannot_import(wheel, tmp_path):
+    # The fresh environment above is a real test: the wheel and datadog-checks-base alone do not import.
+    fresh_site(tmp_path / 'site', wheel, set())
+    done = import_in(tmp_path / 'site', 'import datadog_checks.cis_kubernetes')
+    assert done.returncode != 0 and 'ModuleNotFoundError' in done.stderr
 
 
 def run_like_the_agent(python_path: list[Path], name: str, cwd: Path) -> dict:
