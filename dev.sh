@@ -3,7 +3,8 @@
 #   ./dev.sh check   run the check once and print what the Agent would receive (with stand-ins if no apiserver)
 #   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
 #   ./dev.sh bench   the performance benchmark (benchmarks/run.py; a few minutes)
-#   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file
+#   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file, and copy
+#                    the assets the Datadog-side command applies into the package
 # Each creates .venv from setup.py on first use (and again when setup.py changes).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -42,6 +43,7 @@ case "${1:-}" in
   build)
     ensure_venv
     "$VENV/bin/python" -m devtools.amalgamate
+    "$VENV/bin/python" -m devtools.package_assets
     exec "$VENV/bin/python" -m devtools.render_deploy
     ;;
   bench)

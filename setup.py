@@ -16,7 +16,8 @@ setup(
     python_requires='>=3.11',
     # Only the check's own package: datadog_checks/__init__.py belongs to datadog-checks-base.
     packages=find_packages(include=['datadog_checks.cis_kubernetes', 'datadog_checks.cis_kubernetes.*']),
-    package_data={'datadog_checks.cis_kubernetes': ['data/*.yaml*']},
+    # assets/files: the Datadog-side command's copies of assets/ (devtools/package_assets.py)
+    package_data={'datadog_checks.cis_kubernetes': ['data/*.yaml*', 'assets/files/*/*.json', 'assets/files/*/*.yaml']},
     include_package_data=True,
     # The Agent installs integrations with --no-deps from its own packages: base is the only requirement it reads.
     install_requires=['datadog-checks-base>=32.0.0'],
