@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LOADER = Path(__file__).resolve().parent / 'agent_loader.py'
 CHECK_FILE = ROOT / 'checks.d' / 'cis_kubernetes.py'  # built from the package by devtools.amalgamate
 APISERVER = '/usr/local/bin/kube-apiserver'
+PACKAGE_DIR = ROOT / 'datadog_checks' / 'cis_kubernetes'
+# The check's modules; the Datadog-side command (assets/) runs outside the Agent with its own extra.
+CHECK_MODULES = [p for p in sorted(PACKAGE_DIR.rglob('*.py')) if p.relative_to(PACKAGE_DIR).parts[0] != 'assets']
 
 
 @pytest.fixture(scope='module')
@@ -44,6 +47,8 @@ def test_wheel_passes_the_agents_install_gate(wheel):
         requires = [line for line in archive.read(metadata).decode().splitlines() if line.startswith('Requires-Dist:')]
     assert any(line.split()[1].startswith('datadog-checks-base') for line in requires), requires
     assert 'datadog_checks/cis_kubernetes/data/conf.yaml.example' in names
+    assert 'datadog_checks/cis_kubernetes/assets/files/dashboards/overview.json' in names  # for the assets command
+    assert 'datadog_checks/cis_kubernetes/assets/files/logs/cis_kubernetes.yaml' in names
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py')}
     assert modules <= names, modules - names  # every module of the package, subpackages included
     assert 'datadog_checks/__init__.py' not in names  # that file belongs to datadog-checks-base
@@ -184,7 +189,7 @@ def test_one_file_in_checks_d_is_found_and_runs(tmp_path, apiservers):
 
 @pytest.mark.parametrize(
     'path',
-    [CHECK_FILE, *sorted((ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py'))],
+    [CHECK_FILE, *CHECK_MODULES],
     ids=lambda p: p.relative_to(ROOT).as_posix(),
 )
 def test_check_file_imports_only_what_the_agent_ships(path):
@@ -197,3 +202,13 @@ def test_check_file_imports_only_what_the_agent_ships(path):
         elif type(node).__name__ == 'ImportFrom' and node.level == 0:
             imported.add(node.module.split('.')[0])
     assert imported - set(sys.stdlib_module_names) <= allowed
+
+
+def test_the_assets_command_imports_its_client_only_where_it_runs():
+    # datadog-api-client (and urllib3, its HTTP library) only in the command's modules, never in the check's
+    for path in sorted((PACKAGE_DIR / 'assets').glob('*.py')):
+        tree = __import__('ast').parse(path.read_text())
+        top = {n.module.split('.')[0] for n in tree.body if type(n).__name__ == 'ImportFrom' and n.level == 0}
+        top |= {a.name.split('.')[0] for n in tree.body if type(n).__name__ == 'Import' for a in n.names}
+        outside = top - set(sys.stdlib_module_names) - {'yaml'}
+        assert outside <= ({'datadog_api_client'} if path.name == 'organisation.py' else set()), (path.name, outside)
