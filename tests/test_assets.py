@@ -290,7 +290,11 @@ def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
 
 
 def test_operator_resource_is_a_datadog_agent_embedding_the_check():
-    documents = list(yaml.safe_load_all((ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()))
+    operator = ROOT / 'deploy' / 'operator'
+    documents = [
+        *yaml.safe_load_all((operator / 'cis-kubernetes-configmap.yaml').read_text()),
+        *yaml.safe_load_all((operator / 'datadog-agent.yaml').read_text()),
+    ]
     (resource,) = [d for d in documents if d['kind'] == 'DatadogAgent']
     (configmap,) = [d for d in documents if d['kind'] == 'ConfigMap']
     assert resource['apiVersion'] == 'datadoghq.com/v2alpha1'

@@ -8,6 +8,7 @@ import ast
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +274,16 @@ def test_the_single_file_leaves_the_assets_command_out():
 
 def test_the_packaged_asset_copies_are_fresh():
     assert package_assets.stale() == [], 'run ./dev.sh build'
+
+
+def test_the_readme_setup_starts_with_the_existing_agent_and_the_one_command():
+    readme = (ROOT / 'README.md').read_text()
+    setup = readme[readme.index('\n## Setup\n') : readme.index('\n### Installation\n')]
+    first, second = re.findall(r'```sh\n(.*?)```', setup, re.S)[:2]
+    assert 'helm upgrade <RELEASE> datadog/datadog --reuse-values -f deploy/helm/values-existing-agent.yaml' in first
+    assert (
+        'kubectl patch datadogagent <NAME> --type merge --patch-file deploy/operator/datadog-agent-patch.yaml' in first
+    )
+    assert 'python -m datadog_checks.cis_kubernetes.assets apply' in second and '--notify @' in second
+    args = second.split('assets apply', 1)[1].replace('\\\n', ' ').split()
+    assert command.parser().parse_args(['apply', *args]).notify  # the README's arguments parse
