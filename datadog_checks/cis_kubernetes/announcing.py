@@ -128,7 +128,8 @@ class Announcing:
             'or set `findings_logs: false`. Service checks, metrics and events are sent as before.'
         )
         if self._logs_off_logged:
-            self.warnings.append(message)
+            if message not in self.warnings:  # the Agent takes them after each run; a caller that does not
+                self.warnings.append(message)  # must not see them pile up
         else:
             self._logs_off_logged = True
             self.warning(message)
