@@ -138,6 +138,27 @@ def test_an_object_of_the_same_name_made_by_someone_else_is_never_changed(server
     assert 'did not create' in captured.out and 'nothing was written' in captured.err
 
 
+def test_objects_past_the_first_page_are_found(server):
+    # 250 other monitors and rules: the command's own are on the third page of each listing.
+    organisation = server.organisation
+    for number in range(250):
+        organisation.objects['monitors'][str(number)] = {
+            **organisation.objects['monitors']['1001'],
+            'id': number,
+            'name': f'[Team {number}] latency',
+        }
+        organisation.objects['rules'][f'r{number}'] = {
+            **organisation.objects['rules']['rule-brute-force'],
+            'id': f'r{number}',
+            'name': f'Rule {number}',
+        }
+    assert run(server, 'apply') == 0
+    organisation.requests.clear()
+    assert run(server, 'apply') == 0
+    assert organisation.writes() == []
+    assert organisation.requests.count(('GET', MONITORS)) == 3  # pages of 100
+
+
 # -- errors from the API ------------------------------------------------------------------------------------------
 
 
@@ -195,6 +216,17 @@ def test_missing_keys_and_bad_recipients_are_usage_errors(keys, monkeypatch, cap
     assert "not 'slack-k8s'" in capsys.readouterr().err
 
 
+def test_without_its_extra_the_command_says_what_to_install(keys, capsys):
+    code = (
+        'import sys; sys.modules["datadog_api_client"] = None\n'
+        'from datadog_checks.cis_kubernetes.assets.__main__ import main\n'
+        'sys.exit(main(["plan", "--api-url", "http://127.0.0.1:9"]))'
+    )
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == command.USAGE_ERROR
+    assert "pip install 'datadog-cis-kubernetes[assets]'" in done.stderr
+
+
 # -- the site ------------------------------------------------------------------------------------------------------
 
 
@@ -245,6 +277,16 @@ def test_the_server_refuses_unknown_keys_and_unparsed_enums(server):
         assert status == 400
     assert len(org.refused) == 3
     org.refused.clear()
+
+
+def test_the_pipeline_is_converted_from_the_publishing_format_the_api_refuses():
+    import yaml
+    from datadog_api_client.v1.model.logs_pipeline import LogsPipeline
+
+    published = yaml.safe_load((ROOT / 'assets' / 'logs' / 'cis_kubernetes.yaml').read_text())
+    with pytest.raises(AssertionError, match='enabled'):  # `enabled` is no key of the API's pipeline
+        strict_model(published['pipeline'], LogsPipeline)
+    strict_model(desired.api_pipeline(published), LogsPipeline)
 
 
 # -- the check never needs datadog-api-client ---------------------------------------------------------------------

@@ -45,7 +45,11 @@ class Retry(ClientRetry):
 def configuration(
     api_key: str, app_key: str, site: str, api_url: str | None, retries: int = 3, backoff: float = 2.0
 ) -> Configuration:
-    config = Configuration(retry_policy=Retry(total=retries, backoff_factor=backoff, raise_on_status=False))
+    # allowed_methods: what urllib3 may resend after a read error (the request may have been carried out)
+    policy = Retry(
+        total=retries, backoff_factor=backoff, raise_on_status=False, allowed_methods={'GET', 'PUT', 'PATCH'}
+    )
+    config = Configuration(retry_policy=policy)
     config.api_key['apiKeyAuth'] = api_key
     config.api_key['appKeyAuth'] = app_key
     config.server_variables['site'] = site
