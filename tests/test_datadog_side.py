@@ -159,6 +159,18 @@ def test_objects_past_the_first_page_are_found(server):
     assert organisation.requests.count(('GET', MONITORS)) == 3  # pages of 100
 
 
+def test_tags_listed_in_another_order_are_no_change(server):
+    assert run(server, 'apply') == 0
+    for monitor in ours(server, 'monitors').values():
+        monitor['tags'].reverse()  # as an API that sorts tags would list them
+    server.organisation.requests.clear()
+    assert run(server, 'apply') == 0
+    assert server.organisation.writes() == []
+    monitor = next(iter(ours(server, 'monitors').values()))
+    monitor['tags'].remove(desired.MANAGED_TAG)  # without its mark it is no longer this command's
+    assert run(server, 'plan') == command.CONFLICT_ERROR
+
+
 # -- errors from the API ------------------------------------------------------------------------------------------
 
 

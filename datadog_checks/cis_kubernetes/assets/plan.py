@@ -37,7 +37,7 @@ def contains(current, wanted) -> bool:
     """Whether `current` holds every value `wanted` sets: maps key by key (the API adds its own keys and defaults),
     lists item by item, anything else equal."""
     if isinstance(wanted, dict):
-        return isinstance(current, dict) and all(k in current and contains(current[k], v) for k, v in wanted.items())
+        return isinstance(current, dict) and all(k in current and _holds(k, current[k], v) for k, v in wanted.items())
     if isinstance(wanted, list):
         return (
             isinstance(current, list)
@@ -47,8 +47,14 @@ def contains(current, wanted) -> bool:
     return current == wanted and isinstance(current, bool) == isinstance(wanted, bool)  # 1 is not True
 
 
+def _holds(key: str, current, wanted) -> bool:
+    if key == 'tags' and isinstance(current, list) and isinstance(wanted, list):  # a set, whatever order it comes in
+        return sorted(map(str, current)) == sorted(map(str, wanted))
+    return contains(current, wanted)
+
+
 def differing_fields(current: dict, wanted: dict) -> list[str]:
-    return [key for key, value in wanted.items() if not contains(current.get(key), value)]
+    return [key for key, value in wanted.items() if not _holds(key, current.get(key), value)]
 
 
 def step_for(desired: Desired, existing: list[Existing], full: Callable[[Existing], dict]) -> Step:
