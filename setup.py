@@ -27,7 +27,8 @@ setup(
         # pip install 'datadog-cis-kubernetes[deps]' gives an interpreter that imports and runs the check.
         'deps': ['datadog-checks-base[deps]>=32.0.0', 'psutil>=5.9'],
         # The Datadog-side set-up (python -m datadog_checks.cis_kubernetes.assets), never imported by the check.
-        'assets': ['datadog-api-client>=2.30'],
+        # 2.62: the version tested; Configuration(retry_policy=...) is recent (datadog-api-client-python PR 2946).
+        'assets': ['datadog-api-client>=2.62'],
         'dev': [
             'datadog-checks-base[deps]>=32.0.0',
             'datadog-checks-dev>=30.0.0',
@@ -37,7 +38,7 @@ setup(
             'pytest>=8',
             'hypothesis>=6.100',
             'ruff==0.17.6',
-            'datadog-api-client>=2.30',
+            'datadog-api-client>=2.62',
             'setuptools>=68',
             'packaging',  # requirement markers, for the fresh-environment import of the wheel
             'wheel',
