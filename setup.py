@@ -6,6 +6,10 @@ HERE = Path(__file__).parent
 ABOUT: dict = {}
 exec((HERE / 'datadog_checks' / 'cis_kubernetes' / '__about__.py').read_text(), ABOUT)
 
+# What the check imports outside the Agent's embedded Python, declared as integrations-core does (the `deps` extra;
+# the Agent ships all of it): psutil, and datadog-checks-base's own runtime dependencies.
+DEPS = ['datadog-checks-base[deps]>=32.0.0', 'psutil>=5.9']
+
 setup(
     name='datadog-cis-kubernetes',
     version=ABOUT['__version__'],
@@ -22,13 +26,12 @@ setup(
     # The Agent installs integrations with --no-deps from its own packages: base is the only requirement it reads.
     install_requires=['datadog-checks-base>=32.0.0'],
     extras_require={
-        # What the check imports outside the Agent's embedded Python, declared as integrations-core does (the `deps`
-        # extra; the Agent ships all of it): psutil, and datadog-checks-base's own runtime dependencies.
         # pip install 'datadog-cis-kubernetes[deps]' gives an interpreter that imports and runs the check.
-        'deps': ['datadog-checks-base[deps]>=32.0.0', 'psutil>=5.9'],
-        # The Datadog-side set-up (python -m datadog_checks.cis_kubernetes.assets), never imported by the check.
-        # 2.62: the version tested; Configuration(retry_policy=...) is recent (datadog-api-client-python PR 2946).
-        'assets': ['datadog-api-client>=2.62'],
+        'deps': DEPS,
+        # The Datadog-side set-up (python -m datadog_checks.cis_kubernetes.assets), never imported by the check; it
+        # imports the package, so it needs the check's own dependencies too. 2.62: the version tested;
+        # Configuration(retry_policy=...) is recent (datadog-api-client-python PR 2946).
+        'assets': [*DEPS, 'datadog-api-client>=2.62'],
         'dev': [
             'datadog-checks-base[deps]>=32.0.0',
             'datadog-checks-dev>=30.0.0',

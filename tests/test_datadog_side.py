@@ -269,7 +269,7 @@ def test_the_command_runs_as_python_dash_m_against_the_server(server):
 def test_the_console_script_is_declared():
     text = (ROOT / 'setup.py').read_text()
     assert "'cis-kubernetes-assets = datadog_checks.cis_kubernetes.assets.__main__:main'" in text
-    assert "'assets': ['datadog-api-client" in text
+    assert "'assets': [*DEPS, 'datadog-api-client>=2.62']" in text
 
 
 # -- the stand-in is strict ----------------------------------------------------------------------------------------

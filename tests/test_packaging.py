@@ -212,3 +212,27 @@ def test_the_assets_command_imports_its_client_only_where_it_runs():
         top |= {a.name.split('.')[0] for n in tree.body if type(n).__name__ == 'Import' for a in n.names}
         outside = top - set(sys.stdlib_module_names) - {'yaml'}
         assert outside <= ({'datadog_api_client'} if path.name == 'organisation.py' else set()), (path.name, outside)
+
+
+def test_the_wheel_with_its_assets_extra_runs_the_datadog_side_command(wheel, tmp_path):
+    # A fresh environment with the wheel and what its `assets` extra declares: the command runs, with the asset files
+    # the wheel carries, against the API stand-in. (It imports the package, whose __init__ imports the check.)
+    from tests.datadog_api_server import API_KEY, APP_KEY, ApiServer, Organisation
+
+    installed = fresh_site(tmp_path / 'site', wheel, {'assets'})
+    assert 'datadog-api-client' in installed
+    server = ApiServer(Organisation())
+    try:
+        env = {
+            'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+            'PYTHONPATH': str(tmp_path / 'site'),
+            'DD_API_KEY': API_KEY,
+            'DD_APP_KEY': APP_KEY,
+        }
+        command = [sys.executable, '-S', '-m', 'datadog_checks.cis_kubernetes.assets', 'plan', '--api-url', server.url]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    assert 'plan: 8 to write, 0 unchanged; nothing was written' in done.stdout
+    assert server.organisation.refused == []
