@@ -279,6 +279,7 @@ def assert_check_config(text: str):
 
 def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
     values = yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values.yaml').read_text())
+    values['datadog'].update(yaml.safe_load((ROOT / 'deploy' / 'helm' / 'checksd.yaml').read_text())['datadog'])
     # The chart renders checksd through tpl: the file is the check with every "{{" escaped (tests/test_deploy.py
     # renders it as Helm does and compares byte for byte).
     assert values['datadog']['checksd']['cis_kubernetes.py'] == render_deploy.helm_literal(check_file())

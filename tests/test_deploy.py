@@ -40,8 +40,13 @@ def check_file() -> str:
     return (ROOT / 'checks.d' / 'cis_kubernetes.py').read_text()
 
 
+def helm_file(name: str) -> dict:
+    return yaml.safe_load((ROOT / 'deploy' / 'helm' / name).read_text())
+
+
 def shipped_values() -> dict:
-    return yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values.yaml').read_text())
+    """`-f deploy/helm/values.yaml -f deploy/helm/checksd.yaml`, as Helm merges the two."""
+    return coalesce(helm_file('values.yaml'), helm_file('checksd.yaml'))
 
 
 OPERATOR_FILES = ('cis-kubernetes-configmap.yaml', 'datadog-agent.yaml')  # the full example: the ConfigMap first
@@ -79,7 +84,8 @@ def coalesce(defaults: dict, overrides: dict) -> dict:
 
 
 def install_values(cluster_name: str | None = CLUSTER, extra: dict | None = None) -> dict:
-    """What the chart's templates see after `helm install -f deploy/helm/values.yaml --set datadog.clusterName=`."""
+    """What the chart's templates see after `helm install -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml
+    --set datadog.clusterName=`."""
     values = coalesce(chart_defaults(), shipped_values())
     if extra:
         values = coalesce(values, extra)
@@ -165,7 +171,7 @@ BRACED_SOURCES = [
 @pytest.mark.parametrize('source', BRACED_SOURCES)
 @pytest.mark.parametrize('style', [None, '"'])
 def test_braces_in_the_check_file_never_break_the_chart(helm, source, style):
-    values_text = render_deploy.helm_values(source)
+    values_text = render_deploy.helm_checksd(source)
     checksd = yaml.safe_load(values_text)['datadog']['checksd']
     assert helm.tpl_to_yaml(checksd, install_values(), style) == {'cis_kubernetes.py': source}
 
@@ -180,7 +186,7 @@ def test_random_text_of_template_characters_survives_the_chart(helm):
         source = ''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         if '<no value>' in source:
             continue
-        checksd = yaml.safe_load(render_deploy.helm_values(source))['datadog']['checksd']
+        checksd = yaml.safe_load(render_deploy.helm_checksd(source))['datadog']['checksd']
         for style in (None, '"'):
             assert helm.tpl_to_yaml(checksd, values, style) == {'cis_kubernetes.py': source}, source
 
@@ -197,8 +203,8 @@ def test_helm_deletes_no_value_so_the_render_refuses_it(helm):
     ok, out = helm.render({'t': 'a <no value> b'}, 't', {})
     assert ok and out == 'a  b'  # what Helm's engine does to every rendered template
     with pytest.raises(ValueError, match='no value'):
-        render_deploy.helm_values('x = "<no value>"\n')
-    render_deploy.helm_values(check_file())  # the shipped check holds none
+        render_deploy.helm_checksd('x = "<no value>"\n')
+    render_deploy.helm_checksd(check_file())  # the shipped check holds none
 
 
 # -- the cluster name, given once ---------------------------------------------------------------------------------
@@ -216,8 +222,9 @@ def test_the_chart_refuses_the_old_placeholder_and_accepts_a_real_name(helm):
 
 def test_the_shipped_values_leave_the_cluster_name_to_the_install_command():
     assert 'clusterName' not in shipped_values()['datadog']
-    readme = (ROOT / 'README.md').read_text()
-    assert 'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml --set datadog.clusterName=' in readme
+    readme = re.sub(r'\\\n\s*', '', (ROOT / 'README.md').read_text())  # continued lines joined
+    command = 'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml'
+    assert f'{command} --set datadog.clusterName=' in readme
 
 
 @pytest.mark.parametrize('style', [None, '|', '"'])
@@ -484,7 +491,8 @@ def test_the_readme_says_what_to_set_on_apparmor_hosts_and_the_settings_are_vali
 
 
 def overlay() -> dict:
-    return yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values-existing-agent.yaml').read_text())
+    """`-f deploy/helm/values-existing-agent.yaml -f deploy/helm/checksd.yaml`, as Helm merges the two."""
+    return coalesce(helm_file('values-existing-agent.yaml'), helm_file('checksd.yaml'))
 
 
 def operator_patch() -> dict:
@@ -635,7 +643,9 @@ def test_every_object_is_applyable_by_the_documented_command():
 def test_the_site_is_given_at_install():
     readme = (ROOT / 'README.md').read_text().replace('\\\n', ' ')  # continued lines joined
     assert re.search(
-        r'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml[^\n]*--set datadog.site=', readme
+        r'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml[^\n]*'
+        r'--set datadog.site=',
+        readme,
     )
     text = (ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()
     named = yaml.safe_load(text.replace('<CLUSTER_NAME>', CLUSTER).replace('<DATADOG_SITE>', 'datadoghq.eu'))
