@@ -213,6 +213,17 @@ def test_a_5xx_on_a_read_is_retried(server):
     assert run(server, 'plan') == 0
 
 
+def test_an_unreachable_api_ends_the_command_saying_nothing_was_applied(keys, capsys):
+    import socket
+
+    with socket.socket() as unused:  # a loopback port nobody listens on
+        unused.bind(('127.0.0.1', 0))
+        url = f'http://127.0.0.1:{unused.getsockname()[1]}'
+    assert command.main(['plan', '--api-url', url], retries=1, backoff=0.01) == command.API_ERROR
+    err = capsys.readouterr().err
+    assert f'{url} cannot be reached' in err and 'Nothing was applied.' in err
+
+
 def test_wrong_keys_are_refused_by_the_api_and_said_so(server, monkeypatch, capsys):
     monkeypatch.setenv('DD_APP_KEY', 'not-the-key')
     assert run(server, 'plan') == command.API_ERROR
