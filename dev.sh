@@ -4,7 +4,8 @@
 #                    its environment (.venv-check) holds only what the Agent ships, so it is made in seconds
 #   ./dev.sh test    lint (ruff) and the whole test suite (pytest)
 #   ./dev.sh bench   the performance benchmark (benchmarks/run.py; a few minutes)
-#   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file
+#   ./dev.sh build   write checks.d/cis_kubernetes.py from the package, then deploy/ from that file, and copy
+#                    the assets the Datadog-side command applies into the package
 # Each creates its environment from setup.py on first use (and again when setup.py changes).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,9 +26,9 @@ dev_venv() { ensure_venv "$VENV" -e '.[dev]'; }
 
 case "${1:-}" in
   check)
-    # The check's runtime dependencies as the Agent ships them (datadog-checks-base with its deps, psutil); the demo
-    # adds nothing but the standard library.
-    ensure_venv "$VENV-check" -e . 'datadog-checks-base[deps]' psutil
+    # The check's runtime dependencies as the Agent ships them (setup.py's deps extra); the demo adds only the
+    # standard library.
+    ensure_venv "$VENV-check" -e '.[deps]'
     shift
     exec "$VENV-check/bin/python" -m devtools.demo "$@"
     ;;
@@ -48,6 +49,7 @@ case "${1:-}" in
   build)
     dev_venv
     "$VENV/bin/python" -m devtools.amalgamate
+    "$VENV/bin/python" -m devtools.package_assets
     exec "$VENV/bin/python" -m devtools.render_deploy
     ;;
   bench)

@@ -304,8 +304,12 @@ def _comment(text: str) -> list[str]:
     return lines
 
 
+# Subpackages that run outside the Agent, with their own dependencies: never part of the check's file.
+NOT_THE_CHECK = ('assets',)  # the Datadog-side set-up (datadog-api-client)
+
+
 def load_package(package_dir: Path = PACKAGE_DIR, package: str = PACKAGE) -> dict[str, Module]:
-    paths = sorted(package_dir.rglob('*.py'))
+    paths = sorted(p for p in package_dir.rglob('*.py') if p.relative_to(package_dir).parts[0] not in NOT_THE_CHECK)
     names = {module_name(path, package_dir)[0] for path in paths}
     modules = [read_module(path, package_dir, package, names) for path in paths]
     return {module.name: module for module in modules}

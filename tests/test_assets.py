@@ -292,6 +292,7 @@ def assert_check_config(text: str):
 
 def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
     values = yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values.yaml').read_text())
+    values['datadog'].update(yaml.safe_load((ROOT / 'deploy' / 'helm' / 'checksd.yaml').read_text())['datadog'])
     # The chart renders checksd through tpl: the file is the check with every "{{" escaped (tests/test_deploy.py
     # renders it as Helm does and compares byte for byte).
     assert values['datadog']['checksd']['cis_kubernetes.py'] == render_deploy.helm_literal(check_file())
@@ -303,7 +304,11 @@ def test_helm_values_embed_the_check_and_run_it_on_control_plane_nodes():
 
 
 def test_operator_resource_is_a_datadog_agent_embedding_the_check():
-    documents = list(yaml.safe_load_all((ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()))
+    operator = ROOT / 'deploy' / 'operator'
+    documents = [
+        *yaml.safe_load_all((operator / 'cis-kubernetes-configmap.yaml').read_text()),
+        *yaml.safe_load_all((operator / 'datadog-agent.yaml').read_text()),
+    ]
     (resource,) = [d for d in documents if d['kind'] == 'DatadogAgent']
     (configmap,) = [d for d in documents if d['kind'] == 'ConfigMap']
     assert resource['apiVersion'] == 'datadoghq.com/v2alpha1'

@@ -40,12 +40,24 @@ def check_file() -> str:
     return (ROOT / 'checks.d' / 'cis_kubernetes.py').read_text()
 
 
+def helm_file(name: str) -> dict:
+    return yaml.safe_load((ROOT / 'deploy' / 'helm' / name).read_text())
+
+
 def shipped_values() -> dict:
-    return yaml.safe_load((ROOT / 'deploy' / 'helm' / 'values.yaml').read_text())
+    """`-f deploy/helm/values.yaml -f deploy/helm/checksd.yaml`, as Helm merges the two."""
+    return coalesce(helm_file('values.yaml'), helm_file('checksd.yaml'))
+
+
+OPERATOR_FILES = ('cis-kubernetes-configmap.yaml', 'datadog-agent.yaml')  # the full example: the ConfigMap first
 
 
 def operator_documents() -> dict[str, dict]:
-    documents = list(yaml.safe_load_all((ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()))
+    documents = [
+        document
+        for name in OPERATOR_FILES
+        for document in yaml.safe_load_all((ROOT / 'deploy' / 'operator' / name).read_text())
+    ]
     kinds = {document['kind']: document for document in documents}
     assert len(kinds) == len(documents)
     return kinds
@@ -72,7 +84,8 @@ def coalesce(defaults: dict, overrides: dict) -> dict:
 
 
 def install_values(cluster_name: str | None = CLUSTER, extra: dict | None = None) -> dict:
-    """What the chart's templates see after `helm install -f deploy/helm/values.yaml --set datadog.clusterName=`."""
+    """What the chart's templates see after `helm install -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml
+    --set datadog.clusterName=`."""
     values = coalesce(chart_defaults(), shipped_values())
     if extra:
         values = coalesce(values, extra)
@@ -158,7 +171,7 @@ BRACED_SOURCES = [
 @pytest.mark.parametrize('source', BRACED_SOURCES)
 @pytest.mark.parametrize('style', [None, '"'])
 def test_braces_in_the_check_file_never_break_the_chart(helm, source, style):
-    values_text = render_deploy.helm_values(source)
+    values_text = render_deploy.helm_checksd(source)
     checksd = yaml.safe_load(values_text)['datadog']['checksd']
     assert helm.tpl_to_yaml(checksd, install_values(), style) == {'cis_kubernetes.py': source}
 
@@ -173,7 +186,7 @@ def test_random_text_of_template_characters_survives_the_chart(helm):
         source = ''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         if '<no value>' in source:
             continue
-        checksd = yaml.safe_load(render_deploy.helm_values(source))['datadog']['checksd']
+        checksd = yaml.safe_load(render_deploy.helm_checksd(source))['datadog']['checksd']
         for style in (None, '"'):
             assert helm.tpl_to_yaml(checksd, values, style) == {'cis_kubernetes.py': source}, source
 
@@ -190,8 +203,8 @@ def test_helm_deletes_no_value_so_the_render_refuses_it(helm):
     ok, out = helm.render({'t': 'a <no value> b'}, 't', {})
     assert ok and out == 'a  b'  # what Helm's engine does to every rendered template
     with pytest.raises(ValueError, match='no value'):
-        render_deploy.helm_values('x = "<no value>"\n')
-    render_deploy.helm_values(check_file())  # the shipped check holds none
+        render_deploy.helm_checksd('x = "<no value>"\n')
+    render_deploy.helm_checksd(check_file())  # the shipped check holds none
 
 
 # -- the cluster name, given once ---------------------------------------------------------------------------------
@@ -209,8 +222,9 @@ def test_the_chart_refuses_the_old_placeholder_and_accepts_a_real_name(helm):
 
 def test_the_shipped_values_leave_the_cluster_name_to_the_install_command():
     assert 'clusterName' not in shipped_values()['datadog']
-    readme = (ROOT / 'README.md').read_text()
-    assert 'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml --set datadog.clusterName=' in readme
+    readme = re.sub(r'\\\n\s*', '', (ROOT / 'README.md').read_text())  # continued lines joined
+    command = 'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml'
+    assert f'{command} --set datadog.clusterName=' in readme
 
 
 @pytest.mark.parametrize('style', [None, '|', '"'])
@@ -422,9 +436,9 @@ def test_the_operator_mounts_the_check_from_a_configmap_named_in_the_resource():
 
 
 def test_replacing_the_placeholder_names_the_cluster_once_and_leaves_the_check_alone():
-    text = (ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()
+    texts = [(ROOT / 'deploy' / 'operator' / name).read_text() for name in OPERATOR_FILES]
     assert render_deploy.CLUSTER_NAME_PLACEHOLDER not in check_file()
-    named = {d['kind']: d for d in yaml.safe_load_all(text.replace('<CLUSTER_NAME>', CLUSTER))}
+    named = {d['kind']: d for text in texts for d in yaml.safe_load_all(text.replace('<CLUSTER_NAME>', CLUSTER))}
     assert named['DatadogAgent']['spec']['global']['clusterName'] == CLUSTER
     config = yaml.safe_load(named['ConfigMap']['data']['cis_kubernetes.yaml'])
     assert config['instances'][0]['tags'] == [f'kube_cluster_name:{CLUSTER}']
@@ -471,3 +485,169 @@ def test_the_readme_says_what_to_set_on_apparmor_hosts_and_the_settings_are_vali
         resource = coalesce(operator_documents()['DatadogAgent'], block)
         jsonschema.validate(resource, operator_schema(), cls=jsonschema.Draft7Validator)
         assert resource['spec']['override']['nodeAgent']['containers']['agent']['appArmorProfileName'] == 'unconfined'
+
+
+# -- joining the Agent the user runs ------------------------------------------------------------------------------
+
+
+def overlay() -> dict:
+    """`-f deploy/helm/values-existing-agent.yaml -f deploy/helm/checksd.yaml`, as Helm merges the two."""
+    return coalesce(helm_file('values-existing-agent.yaml'), helm_file('checksd.yaml'))
+
+
+def operator_patch() -> dict:
+    return yaml.safe_load((ROOT / 'deploy' / 'operator' / 'datadog-agent-patch.yaml').read_text())
+
+
+# What a release installed by someone else may hold (their site, key, cluster, other checks, log settings).
+EXISTING_RELEASE = {
+    'datadog': {
+        'site': 'datadoghq.eu',
+        'apiKeyExistingSecret': 'their-secret',
+        'clusterName': CLUSTER,
+        'logs': {'enabled': False, 'containerCollectAll': True},
+        'confd': {'redisdb.yaml': 'init_config:\ninstances:\n  - host: redis\n    port: 6379\n'},
+        'tags': ['team:platform'],
+    },
+    'agents': {'podLabels': {'team': 'platform'}},
+}
+CHECK_NEEDS = {
+    'datadog.useHostPID',
+    'datadog.logs.enabled',
+    'datadog.confd',
+    'datadog.checksd',
+    'agents.tolerations',
+    'agents.containers.agent.securityContext',
+}
+
+
+def upgrade_values(previous: dict, new: dict) -> dict:
+    """`helm upgrade --reuse-values -f new`: the release's values with the new ones over them, then the chart's
+    defaults under both (Helm's action/upgrade.go reuseValues, then chartutil.CoalesceValues)."""
+    return coalesce(chart_defaults(), coalesce(previous, new))
+
+
+def test_the_overlay_sets_only_what_the_check_needs():
+    assert set(_set_paths(overlay(), chart_defaults())) == CHECK_NEEDS
+    assert overlay()['datadog']['logs'] == {'enabled': True}  # the release's containerCollectAll stays its own
+    assert overlay()['agents']['containers'] == {
+        'agent': {'securityContext': {'capabilities': {'add': render_deploy.AGENT_CAPABILITIES}}}
+    }
+    assert 'site' not in overlay()['datadog'] and 'apiKeyExistingSecret' not in overlay()['datadog']
+
+
+def test_an_upgrade_with_the_overlay_keeps_the_releases_own_values():
+    values = upgrade_values(EXISTING_RELEASE, overlay())
+    assert values['datadog']['site'] == 'datadoghq.eu' and values['datadog']['apiKeyExistingSecret'] == 'their-secret'
+    assert values['datadog']['logs'] == {
+        **chart_defaults()['datadog']['logs'],
+        'enabled': True,
+        'containerCollectAll': True,
+    }
+    assert set(values['datadog']['confd']) == {'redisdb.yaml', 'cis_kubernetes.yaml'}
+    assert values['agents']['podLabels'] == {'team': 'platform'}
+    assert values['agents']['containers']['agent']['securityContext']['readOnlyRootFilesystem'] is True  # the chart's
+    schema = json.loads((CHART / 'values.schema.json').read_text())
+    jsonschema.validate(values, schema, cls=jsonschema.Draft7Validator)
+
+
+def test_helm_renders_the_overlays_check_byte_for_byte_in_an_existing_release(helm):
+    values = upgrade_values(EXISTING_RELEASE, overlay())
+    assert helm.tpl_to_yaml(overlay()['datadog']['checksd'], values) == {'cis_kubernetes.py': check_file()}
+    confd = helm.tpl_to_yaml(overlay()['datadog']['confd'], values)
+    assert yaml.safe_load(confd['cis_kubernetes.yaml'])['instances'][0]['tags'] == [f'kube_cluster_name:{CLUSTER}']
+
+
+def test_the_overlay_keeps_the_checks_state_on_the_host_without_volumes_of_its_own():
+    # The chart mounts /opt/datadog-agent/run from the host when log collection is on (the regular expressions of
+    # test_the_chart_keeps_the_run_directory_only_with_log_collection, read in its templates): the overlay turns it
+    # on, so it needs no volume, and sets none of the lists the release may hold (agents.volumes, volumeMounts).
+    assert RUN_PATH_MOUNT.search(chart_template('_container-agent.yaml'))
+    assert RUN_PATH_VOLUME.search(chart_template('_daemonset-volumes-linux.yaml'))
+    assert upgrade_values(EXISTING_RELEASE, overlay())['datadog']['logs']['enabled'] is True
+    assert 'volumes' not in overlay()['agents'] and 'volumeMounts' not in overlay()['agents']
+
+
+def test_helm_replaces_lists_so_the_docs_say_which_to_merge():
+    # The two lists of the overlay replace the release's own (Helm coalesces maps only): docs/deploy.md and the
+    # overlay's header name both, and the merged lists the user writes give the check's and theirs.
+    theirs = {'key': 'dedicated', 'operator': 'Equal', 'value': 'gpu', 'effect': 'NoSchedule'}
+    previous = {**EXISTING_RELEASE, 'agents': {'tolerations': [theirs]}}
+    assert upgrade_values(previous, overlay())['agents']['tolerations'] == render_deploy.CONTROL_PLANE_TOLERATIONS
+    merged = copy.deepcopy(overlay())
+    merged['agents']['tolerations'].append(theirs)
+    assert theirs in upgrade_values(previous, merged)['agents']['tolerations']
+    docs = (ROOT / 'docs' / 'deploy.md').read_text()
+    header = (ROOT / 'deploy' / 'helm' / 'values-existing-agent.yaml').read_text().split('\ndatadog:', 1)[0]
+    for path in ('agents.tolerations', 'agents.containers.agent.securityContext.capabilities.add'):
+        assert path in docs and path in header
+
+
+def test_the_operator_patch_sets_only_what_the_check_needs_and_keeps_the_rest():
+    patch = operator_patch()
+    assert set(patch) == {'spec'} and set(patch['spec']) == {'features', 'override'}
+    assert patch['spec']['features'] == {'logCollection': {'enabled': True}}
+    node_agent = patch['spec']['override']['nodeAgent']
+    assert set(node_agent) == {'hostPID', 'tolerations', 'containers', 'extraConfd', 'extraChecksd'}
+    theirs = {
+        'apiVersion': 'datadoghq.com/v2alpha1',
+        'kind': 'DatadogAgent',
+        'metadata': {'name': 'datadog-agent'},
+        'spec': {
+            'global': {'site': 'datadoghq.eu', 'clusterName': CLUSTER, 'credentials': {'apiKey': 'x'}},
+            'features': {'apm': {'enabled': True}, 'logCollection': {'containerCollectAll': True}},
+            'override': {'nodeAgent': {'labels': {'team': 'platform'}}},
+        },
+    }
+    patched = coalesce(theirs, patch)  # a JSON merge patch (RFC 7386) without nulls merges as Helm does
+    jsonschema.validate(patched, operator_schema(), cls=jsonschema.Draft7Validator)
+    assert patched['spec']['global'] == theirs['spec']['global']
+    assert patched['spec']['features']['apm'] == {'enabled': True}
+    assert patched['spec']['features']['logCollection'] == {'enabled': True, 'containerCollectAll': True}
+    assert patched['spec']['override']['nodeAgent']['labels'] == {'team': 'platform'}
+    configmap = operator_documents()['ConfigMap']
+    for field in ('extraConfd', 'extraChecksd'):
+        assert node_agent[field]['configMap']['name'] == configmap['metadata']['name']
+
+
+# The annotation client-side `kubectl apply` writes (kubectl.kubernetes.io/last-applied-configuration: the object
+# as JSON) counts against the 256 KiB that Kubernetes allows all of an object's annotations together
+# (apimachinery's TotalAnnotationSizeLimitB = 256 * (1 << 10)).
+ANNOTATIONS_LIMIT = 256 * (1 << 10)
+OBJECT_LIMIT = 1 << 20  # a ConfigMap's data (MaxSecretSize / validation of ConfigMap), as server-side apply keeps it
+
+
+def documented_commands() -> list[str]:
+    """Every command line of the README, docs/ and deploy/'s headers that applies a file of deploy/."""
+    texts = [(ROOT / 'README.md').read_text(), *(p.read_text() for p in (ROOT / 'docs').glob('*.md'))]
+    texts += [p.read_text().split('\napiVersion:', 1)[0] for p in (ROOT / 'deploy').rglob('*.yaml')]
+    joined = '\n'.join(texts).replace('\\\n', ' ').replace('#     |', '|')
+    return [line for line in joined.splitlines() if 'kubectl apply' in line and 'deploy/' in line]
+
+
+def test_every_object_is_applyable_by_the_documented_command():
+    commands = documented_commands()
+    assert commands
+    for path in sorted((ROOT / 'deploy' / 'operator').glob('*.yaml')):
+        for document in yaml.safe_load_all(path.read_text()):
+            if 'kind' not in document:
+                continue  # the merge patch: kubectl patch keeps no annotation
+            size = len(json.dumps(document, separators=(',', ':')).encode())
+            assert size < OBJECT_LIMIT, path.name
+            applying = [c for c in commands if path.relative_to(ROOT).as_posix() in c]
+            assert applying, f'no documented command applies {path.name}'
+            if size >= ANNOTATIONS_LIMIT * 0.9:  # too close to the client-side limit for a check that grows
+                assert all('--server-side' in c for c in applying), (path.name, size, applying)
+
+
+def test_the_site_is_given_at_install():
+    readme = (ROOT / 'README.md').read_text().replace('\\\n', ' ')  # continued lines joined
+    assert re.search(
+        r'helm install datadog-agent datadog/datadog -f deploy/helm/values.yaml -f deploy/helm/checksd.yaml[^\n]*'
+        r'--set datadog.site=',
+        readme,
+    )
+    text = (ROOT / 'deploy' / 'operator' / 'datadog-agent.yaml').read_text()
+    named = yaml.safe_load(text.replace('<CLUSTER_NAME>', CLUSTER).replace('<DATADOG_SITE>', 'datadoghq.eu'))
+    assert named['spec']['global']['site'] == 'datadoghq.eu'
+    assert 's/<DATADOG_SITE>/' in readme

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from devtools import certs
@@ -17,6 +19,7 @@ pytestmark = needs_standins
 APISERVER = '/usr/local/bin/kube-apiserver'
 CHECK_ID = 'cis_kubernetes:test'
 NOW = 1_800_000_000.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -142,17 +145,38 @@ def test_findings_logs_can_be_turned_off(make_check, dd_run_check, apiservers, a
     assert len(aggregator.events) == 1  # everything else as before
 
 
-def test_log_collection_off_is_said_once_on_the_status_page(make_check, dd_run_check, apiservers, aggregator, caplog):
+def test_log_collection_off_is_on_the_status_page_after_every_run(
+    make_check, dd_run_check, apiservers, aggregator, caplog
+):
+    # The Agent's status page shows the warnings of the last run (it collects them with get_warnings after each run),
+    # so the warning is given on every run; the Agent's own log says it once.
     caplog.set_level(logging.WARNING)
     agent_stub._config['logs_enabled'] = False
     apiservers([APISERVER, '--client-ca-file='])
     check = make_check()
-    dd_run_check(check)
-    assert any('logs_enabled' in warning for warning in check.warnings)
-    dd_run_check(check)
-    dd_run_check(check)
+    for _ in range(3):
+        dd_run_check(check)
+        assert [warning for warning in check.get_warnings() if 'logs_enabled' in warning], 'not on the status page'
     assert sum('logs_enabled' in record.getMessage() for record in caplog.records) == 1
     assert len(aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file')) == 3
+
+
+def test_log_collection_off_and_findings_logs_off_give_no_warning(make_check, dd_run_check, apiservers):
+    agent_stub._config['logs_enabled'] = False
+    apiservers([APISERVER, '--client-ca-file='])
+    check = make_check({'findings_logs': False})
+    dd_run_check(check)
+    dd_run_check(check)
+    assert not [warning for warning in check.get_warnings() if 'logs_enabled' in warning]
+
+
+def test_the_configuration_example_keeps_the_finding_logs():
+    # An Agent configured from conf.yaml.example with findings_logs on (its default) must not drop the finding logs:
+    # the Agent registers the check's log source only from an active `logs:` entry of type integration.
+    for path in ('conf.yaml.example', 'datadog_checks/cis_kubernetes/data/conf.yaml.example'):
+        example = yaml.safe_load((ROOT / path).read_text())
+        assert example['logs'] == [{'type': 'integration', 'source': 'cis_kubernetes', 'service': 'cis_kubernetes'}]
+        assert (example['instances'][0] or {}).get('findings_logs', True) is True
 
 
 def test_log_collection_on_gives_no_warning(make_check, dd_run_check, apiservers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from devtools import certs
 from tests.conftest import needs_standins, write
@@ -20,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LOADER = Path(__file__).resolve().parent / 'agent_loader.py'
 CHECK_FILE = ROOT / 'checks.d' / 'cis_kubernetes.py'  # built from the package by devtools.amalgamate
 APISERVER = '/usr/local/bin/kube-apiserver'
+PACKAGE_DIR = ROOT / 'datadog_checks' / 'cis_kubernetes'
+# The check's modules; the Datadog-side command (assets/) runs outside the Agent with its own extra.
+CHECK_MODULES = [p for p in sorted(PACKAGE_DIR.rglob('*.py')) if p.relative_to(PACKAGE_DIR).parts[0] != 'assets']
 
 
 @pytest.fixture(scope='module')
@@ -42,10 +47,86 @@ def test_wheel_passes_the_agents_install_gate(wheel):
         requires = [line for line in archive.read(metadata).decode().splitlines() if line.startswith('Requires-Dist:')]
     assert any(line.split()[1].startswith('datadog-checks-base') for line in requires), requires
     assert 'datadog_checks/cis_kubernetes/data/conf.yaml.example' in names
+    assert 'datadog_checks/cis_kubernetes/assets/files/dashboards/overview.json' in names  # for the assets command
+    assert 'datadog_checks/cis_kubernetes/assets/files/logs/cis_kubernetes.yaml' in names
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py')}
     assert modules <= names, modules - names  # every module of the package, subpackages included
     assert 'datadog_checks/__init__.py' not in names  # that file belongs to datadog-checks-base
     assert wheel.name.startswith('datadog_cis_kubernetes-')  # check name = package name minus datadog-, - to _
+
+
+def wheel_requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
+    """Requires-Dist of the wheel that apply with `extras` (and those that apply without any)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith('.dist-info/METADATA')]
+        lines = archive.read(metadata).decode().splitlines()
+    requirements = [Requirement(line.split(':', 1)[1].strip()) for line in lines if line.startswith('Requires-Dist:')]
+    return [r for r in requirements if r.marker is None or any(r.marker.evaluate({'extra': e}) for e in extras | {''})]
+
+
+def declared_closure(requirements: list[Requirement]) -> list[importlib.metadata.Distribution]:
+    """The distributions pip would install for `requirements`, taken from this environment: each requirement with
+    the extras it names, then theirs, recursively."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = list(requirements)
+    while todo:
+        requirement = todo.pop()
+        key = (requirement.name.lower().replace('_', '-'), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        distribution = importlib.metadata.distribution(key[0])
+        found[key[0]] = distribution
+        for line in distribution.requires or []:
+            nested = Requirement(line)
+            extras = set(requirement.extras) | {''}
+            if nested.marker is None or any(nested.marker.evaluate({'extra': e}) for e in extras):
+                todo.append(nested)
+    return list(found.values())
+
+
+def fresh_site(target: Path, wheel: Path, extras: set[str]) -> list[str]:
+    """A site directory holding only the wheel and what it declares for `extras`, as `pip install wheel[extras]`
+    into a new virtual environment would (copied from this environment: the suite needs no package index)."""
+    command = [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-index', '--target', str(target)]
+    subprocess.run([*command, str(wheel)], check=True)  # first: pip --target does not merge into datadog_checks/
+    distributions = declared_closure(wheel_requirements(wheel, extras))
+    for distribution in distributions:
+        root = Path(distribution.locate_file(''))
+        for file in distribution.files or []:
+            if file.parts[0] == '..':  # console scripts outside site-packages
+                continue
+            source = root / file
+            if source.is_file():
+                (target / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / file)
+    return sorted(d.metadata['Name'].lower() for d in distributions)
+
+
+def import_in(site: Path, statement: str) -> subprocess.CompletedProcess:
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': str(site)}
+    command = [sys.executable, '-S', '-c', statement]  # -S: nothing of this environment but the standard library
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=site)
+
+
+def test_wheel_imports_in_a_fresh_environment_with_its_declared_dependencies(wheel, tmp_path):
+    # integrations-core declares a check's runtime dependencies in its `deps` extra (process/pyproject.toml:
+    # deps = ["psutil==5.9.6"]) and requires only datadog-checks-base.
+    requirements = wheel_requirements(wheel, set())
+    assert [r.name for r in requirements] == ['datadog-checks-base'], requirements
+    installed = fresh_site(tmp_path / 'site', wheel, {'deps'})
+    assert 'psutil' in installed and 'datadog-api-client' not in installed
+    done = import_in(tmp_path / 'site', 'import datadog_checks.cis_kubernetes as m; print(m.CisKubernetesCheck)')
+    assert done.returncode == 0, done.stderr
+    assert 'CisKubernetesCheck' in done.stdout
+
+
+def test_without_the_deps_extra_the_wheel_cannot_import(wheel, tmp_path):
+    # The fresh environment above is a real test: the wheel and datadog-checks-base alone do not import.
+    fresh_site(tmp_path / 'site', wheel, set())
+    done = import_in(tmp_path / 'site', 'import datadog_checks.cis_kubernetes')
+    assert done.returncode != 0 and 'ModuleNotFoundError' in done.stderr
 
 
 def run_like_the_agent(python_path: list[Path], name: str, cwd: Path) -> dict:
@@ -108,7 +189,7 @@ def test_one_file_in_checks_d_is_found_and_runs(tmp_path, apiservers):
 
 @pytest.mark.parametrize(
     'path',
-    [CHECK_FILE, *sorted((ROOT / 'datadog_checks' / 'cis_kubernetes').rglob('*.py'))],
+    [CHECK_FILE, *CHECK_MODULES],
     ids=lambda p: p.relative_to(ROOT).as_posix(),
 )
 def test_check_file_imports_only_what_the_agent_ships(path):
@@ -121,3 +202,37 @@ def test_check_file_imports_only_what_the_agent_ships(path):
         elif type(node).__name__ == 'ImportFrom' and node.level == 0:
             imported.add(node.module.split('.')[0])
     assert imported - set(sys.stdlib_module_names) <= allowed
+
+
+def test_the_assets_command_imports_its_client_only_where_it_runs():
+    # datadog-api-client (and urllib3, its HTTP library) only in the command's modules, never in the check's
+    for path in sorted((PACKAGE_DIR / 'assets').glob('*.py')):
+        tree = __import__('ast').parse(path.read_text())
+        top = {n.module.split('.')[0] for n in tree.body if type(n).__name__ == 'ImportFrom' and n.level == 0}
+        top |= {a.name.split('.')[0] for n in tree.body if type(n).__name__ == 'Import' for a in n.names}
+        outside = top - set(sys.stdlib_module_names) - {'yaml'}
+        assert outside <= ({'datadog_api_client'} if path.name == 'organisation.py' else set()), (path.name, outside)
+
+
+def test_the_wheel_with_its_assets_extra_runs_the_datadog_side_command(wheel, tmp_path):
+    # A fresh environment with the wheel and what its `assets` extra declares: the command runs, with the asset files
+    # the wheel carries, against the API stand-in. (It imports the package, whose __init__ imports the check.)
+    from tests.datadog_api_server import API_KEY, APP_KEY, ApiServer, Organisation
+
+    installed = fresh_site(tmp_path / 'site', wheel, {'assets'})
+    assert 'datadog-api-client' in installed
+    server = ApiServer(Organisation())
+    try:
+        env = {
+            'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+            'PYTHONPATH': str(tmp_path / 'site'),
+            'DD_API_KEY': API_KEY,
+            'DD_APP_KEY': APP_KEY,
+        }
+        command = [sys.executable, '-S', '-m', 'datadog_checks.cis_kubernetes.assets', 'plan', '--api-url', server.url]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    assert 'plan: 8 to write, 0 unchanged; nothing was written' in done.stdout
+    assert server.organisation.refused == []

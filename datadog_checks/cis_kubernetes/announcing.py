@@ -41,7 +41,8 @@ class Announcing:
     _sent_finding: SentFinding | None = None
     _sent_finding_read = False
     _sent_key: tuple | None = None  # finding_key of the last finding sent
-    _logs_checked = False
+    _logs_enabled: bool | None = None  # the Agent's logs_enabled, read at the first finding
+    _logs_off_logged = False
 
     def _announce(self, verdict: Finding, now: float) -> None:
         """An event when the node's compliance status changes (or an unchanged failure is due again)."""
@@ -83,15 +84,10 @@ class Announcing:
 
     def _send_finding(self, verdict: Finding, now: float) -> None:
         """The node's finding as a log (findings.py), on change and again every findings_log_interval."""
-        if not self._logs_checked:
-            self._logs_checked = True
-            if not is_affirmative(datadog_agent.get_config('logs_enabled')):
-                self.warning(
-                    "CIS %s findings are sent as logs, but the Agent's log collection is off: set `logs_enabled: "
-                    'true` in datadog.yaml (DD_LOGS_ENABLED=true) and keep the `logs:` entry of conf.yaml, or set '
-                    '`findings_logs: false`. Service checks, metrics and events are sent as before.',
-                    CONTROL.id,
-                )
+        if self._logs_enabled is None:  # the Agent reads logs_enabled at start: once per Agent is enough
+            self._logs_enabled = is_affirmative(datadog_agent.get_config('logs_enabled'))
+        if not self._logs_enabled:
+            self._warn_logs_off()
         monotonic = self._monotonic()
         if not self._sent_finding_read:
             self._sent_finding_read = True
@@ -118,6 +114,20 @@ class Announcing:
         self._sent_finding = SentFinding(fingerprint, now, monotonic)
         self._sent_key = key
         self.write_persistent_cache(self.FINDING_KEY, sent_finding_to_cache(self._sent_finding))
+
+    def _warn_logs_off(self) -> None:
+        """On the status page after every run (it shows the last run's warnings); in the Agent's log once."""
+        message = (
+            f"CIS {CONTROL.id} findings are sent as logs, but the Agent's log collection is off, so they are dropped: "
+            'set `logs_enabled: true` in datadog.yaml (DD_LOGS_ENABLED=true) and keep the `logs:` entry of conf.yaml, '
+            'or set `findings_logs: false`. Service checks, metrics and events are sent as before.'
+        )
+        if self._logs_off_logged:
+            if message not in self.warnings:  # the Agent takes them after each run; a caller that does not
+                self.warnings.append(message)  # must not see them pile up
+        else:
+            self._logs_off_logged = True
+            self.warning(message)
 
     def _compliance_tags(self, status: str) -> list[str]:
         return [
