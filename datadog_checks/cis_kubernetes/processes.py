@@ -58,11 +58,6 @@ class ApiserverProcess:
         return f'{self.name} (pid {self.pid})'
 
 
-def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
-    return program in CANDIDATE_NAMES
-
-
 def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
     """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
     if argv and ' ' in argv[0] and not any(argv[1:]):
