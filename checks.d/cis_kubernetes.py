@@ -11,7 +11,6 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/processes.py
     datadog_checks/cis_kubernetes/process_table.py
     datadog_checks/cis_kubernetes/files_in_root.py
-    datadog_checks/cis_kubernetes/distributions/block_yaml.py
     datadog_checks/cis_kubernetes/distributions/setting.py
     datadog_checks/cis_kubernetes/distributions/k3s.py
     datadog_checks/cis_kubernetes/distributions/microk8s.py
@@ -49,7 +48,6 @@ import os
 import re
 import stat
 import struct
-import sys
 import time
 import typing
 from bisect import bisect_left
@@ -1294,155 +1292,6 @@ def list_dir_in_root(root: str, path: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# datadog_checks/cis_kubernetes/distributions/block_yaml.py
-# YAML documents written the plain way configuration files usually are, read line by line without libyaml.
-#
-# A kubeadm manifest is such a document: block mappings and sequences, one scalar to a line, plain or quoted without
-# escapes. libyaml's composer makes a node of each scalar through Python calls for its tag and its node; reading the
-# lines directly takes less time (0.23 against 0.40 ms for a kubeadm manifest, best of five here). Every line must be
-# of a shape whose reading this module knows exactly. Anything else (a flow collection other than `{}` and `[]`, an
-# anchor, an alias, a tag, a block or multi-line scalar, an escape, a complex key, a tab, a character outside
-# printable ASCII, a document marker, an indentation libyaml would refuse) makes the document NOT_BLOCK, and load_yaml
-# reads it with pyyaml. tests/test_block_yaml.py compares the two on every document both read, and
-# tests/test_manifest_oracle.py compares the check's readings of hundreds of such manifests with the kubelet's.
-# --------------------------------------------------------------------------------------------------------------
-
-
-NOT_BLOCK = object()  # the document holds a line this module does not read: pyyaml must
-
-# A plain scalar on one line: no indicator first (`-` only before a non-space), no `: ` and no ` #` inside, no space
-# or `:` last. Quoted scalars without escapes (`''` is a quote in single quotes), and the two empty flow collections.
-_PLAIN = r'(?:[A-Za-z0-9_./~+$(]|-(?=[^ ]))(?:[^ :]+|:(?=[^ ])| +(?=[^ #]))*+'
-_SCALAR = rf"""(?:({_PLAIN})|'((?:[^']|'')*+)'|"([^"\\]*+)"|(\{{\}}|\[\]))"""
-# A line with content: indentation, a sequence entry's dash, then a plain key (shorter than libyaml's 1,024-character
-# bound on a simple key) with its scalar or none, or a scalar alone; a comment after a space.
-_LINE = re.compile(rf'( *)(- +)?(?:([A-Za-z0-9_][A-Za-z0-9_./-]{{0,999}}):(?: +{_SCALAR})?|{_SCALAR}) *(?: #.*)?')
-# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
-# them, here and by setting._tree. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are
-# left to pyyaml.
-SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp'))
-_BLOCK_MAX_DEPTH = 64  # nested values open at once; deeper documents are left to pyyaml, as setting._tree leaves them
-
-
-class _NotBlock(Exception):
-    pass
-
-
-def read_block_yaml(text: str, loader: type):
-    """The document as `loader` (a safe loader, resolving and constructing scalars as SafeConstructor does) reads it,
-    or NOT_BLOCK. A scalar the constructor cannot read raises what it raises (ValueError for `2001-13-01`)."""
-    if not (text.isascii() and text.replace('\n', ' ').isprintable()) or loader.yaml_path_resolvers:
-        return NOT_BLOCK
-    try:
-        return _read(text, _Scalars(loader))
-    except _NotBlock:
-        return NOT_BLOCK
-
-
-def _read(text: str, scalars: _Scalars):
-    # Open collections, outermost first: [column, the dict or list, the key awaiting a nested value, whether it is a
-    # sequence at its mapping's own column (`key:` then `- item` below it, as kubeadm writes)].
-    stack: list[list] = []
-    fullmatch, values, plain_value, scalar = _LINE.fullmatch, scalars.values, scalars.plain, scalars.scalar
-    for line in text.split('\n'):
-        content = line.lstrip(' ')
-        if not content or content[0] == '#':
-            continue
-        match = fullmatch(line)
-        if match is None:
-            raise _NotBlock
-        # The key's scalar (plain, single-quoted, double-quoted, flow) or an entry's (the same four, e_ first).
-        indent, dash, key, plain, single, double, flow, e_plain, e_single, e_double, e_flow = match.groups()
-        column = len(indent)
-        if not stack:  # the root: a mapping
-            if dash or key is None:
-                raise _NotBlock
-            stack.append([column, {}, None, False])
-        top = stack[-1]
-        if top[2] is not None and (column > top[0] or (column == top[0] and dash)):
-            nested: dict | list = [] if dash else {}  # the value of the key awaiting one
-            top[1][top[2]] = nested
-            top[2] = None
-            top = [column, nested, None, column == top[0]]
-            stack.append(top)
-            if len(stack) > _BLOCK_MAX_DEPTH:
-                raise _NotBlock
-        else:
-            while top[0] > column or (top[0] == column and top[3] and not dash):
-                stack.pop()  # a key still awaiting its value keeps None, as an empty value reads
-                if not stack:
-                    raise _NotBlock
-                top = stack[-1]
-            if top[0] != column or (type(top[1]) is list) != bool(dash):
-                raise _NotBlock  # an indentation no open collection has, or an entry where the other kind is open
-            top[2] = None
-        if dash:
-            if key is None:
-                if e_plain is not None:
-                    top[1].append(values[e_plain] if e_plain in values else plain_value(e_plain))
-                else:
-                    top[1].append(scalar(e_single, e_double, e_flow))
-                continue
-            mapping: dict = {}  # `- key: ...` opens a mapping at the key's column
-            top[1].append(mapping)
-            top = [column + len(dash), mapping, None, False]
-            stack.append(top)  # deeper nesting opens a nested value next, where the depth is bounded
-        elif key is None:
-            raise _NotBlock  # a scalar where a mapping's key must be
-        if type(values.get(key) or plain_value(key)) is not str:
-            raise _NotBlock  # a key pyyaml would read as a number, boolean, date or null
-        if plain is not None:
-            top[1][key] = values[plain] if plain in values else plain_value(plain)
-        elif single is None and double is None and flow is None:
-            top[1][key] = None
-            top[2] = key
-        else:
-            top[1][key] = scalar(single, double, flow)
-    if not stack:
-        raise _NotBlock
-    return stack[0][1]
-
-
-class _Scalars:
-    """Scalars as `loader` resolves and constructs them."""
-
-    def __init__(self, loader: type) -> None:
-        self._resolvers = loader.yaml_implicit_resolvers
-        self._constructors = loader.yaml_constructors
-        self._constructor = None
-        self.values: dict[str, object] = {}  # plain scalar -> its value (immutable), for the plain scalars that repeat
-
-    @staticmethod
-    def scalar(single: str | None, double: str | None, flow: str | None):
-        """A quoted scalar's value, or an empty flow collection."""
-        if single is not None:
-            return single.replace("''", "'")
-        if double is not None:
-            return double
-        return {} if flow == '{}' else []
-
-    def plain(self, text: str):
-        """A plain scalar's value: its tag as BaseResolver.resolve gives it, constructed as SafeConstructor does."""
-        resolvers = self._resolvers
-        for tag, regexp in resolvers.get(text[0], []) + resolvers.get(None, []):
-            if regexp.match(text):
-                value = self._construct(tag, text)
-                break
-        else:
-            value = text
-        self.values[text] = value
-        return value
-
-    def _construct(self, tag: str, text: str):
-        if tag not in SCALAR_TAGS:
-            raise _NotBlock
-        yaml = sys.modules['yaml']  # imported by load_yaml
-        if self._constructor is None:
-            self._constructor = yaml.constructor.SafeConstructor()
-        return self._constructors[tag](self._constructor, yaml.ScalarNode(tag, text))
-
-
-# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/distributions/setting.py
 # The effective --client-ca-file of one apiserver and where it came from, and the YAML helpers its readers share.
 # --------------------------------------------------------------------------------------------------------------
@@ -1469,96 +1318,20 @@ def load_yaml(text: str, variant=None):
     """The document, read with the loader the Agent's rtloader picks for its own YAML (CSafeLoader where pyyaml has
     libyaml: DataDog/datadog-agent rtloader/common/stringutils.c at 0698a0a2; rtloader imports yaml as it starts,
     rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
-    None when it is not YAML or nests absurdly deep.
-
-    A document in plain block style (a kubeadm manifest) is read line by line by block_yaml.py, with the loader's
-    own resolvers and constructors (0.23 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
-    than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises RecursionError where C would crash.
-    Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm manifest here, against 0.40 ms with
-    libyaml and _document). `variant`, given the loader class chosen, returns a subclass to read with instead.
+    None when it is not YAML or nests absurdly deep. A document that may nest deeper than C_COMPOSER_MAX_DEPTH is
+    composed in Python instead, which raises RecursionError where C would crash. `variant`, given the loader class
+    chosen, returns a subclass to read with instead.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
-    agents_loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
     try:
-        if variant is None and _builds_trees_as_safe_constructor(agents_loader):
-            document = read_block_yaml(text, agents_loader)
-            if document is not NOT_BLOCK:
-                return document
         shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
         loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
-        return _document((variant(loader) if variant else loader)(text))
+        return yaml.load(text, Loader=variant(loader) if variant else loader)
     except (yaml.YAMLError, RecursionError):
         return None
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
         return None  # `2001-13-01` (ValueError), `!!timestamp x` (AttributeError), `!!bool maybe` (KeyError)
-
-
-def _document(loader):
-    """What `loader` reads, as yaml.load would. A plain tree is built by _tree directly, in about a quarter of the
-    time pyyaml's constructor takes (0.08 against 0.33 ms for a kubeadm manifest); anything else is left to it."""
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _builds_trees_as_safe_constructor(type(loader)):
-            try:
-                return _tree(loader, node, set(), 0)
-            except _NotATree:
-                pass
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-class _NotATree(Exception):
-    """The document holds what only pyyaml's constructor reads: an aliased collection, a merge key, a tag of its own."""
-
-
-_STR, _SEQ, _MAP = 'tag:yaml.org,2002:str', 'tag:yaml.org,2002:seq', 'tag:yaml.org,2002:map'
-# Deeper documents are left to pyyaml, whose constructor does not recurse: _tree takes up to two frames a level.
-_TREE_MAX_DEPTH = 64
-
-
-def _tree(loader, node, seen: set[int], depth: int):
-    """`node` as SafeConstructor constructs it, for a tree of mappings, sequences and scalars; _NotATree otherwise.
-    A repeated key's last value wins, and each scalar goes through pyyaml's own constructor for its tag. An aliased
-    scalar is constructed at each use: an equal, immutable value. Construction is depth first where pyyaml fills
-    nested collections later: of a document with two unconstructible scalars, another may raise first; either makes
-    it unreadable to load_yaml (tests/test_yaml_loading.py compares the two)."""
-    yaml = sys.modules['yaml']  # imported by load_yaml; a lookup, where an import statement would cost each call more
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR:
-            return node.value
-        if node.tag not in SCALAR_TAGS:
-            raise _NotATree
-        return loader.yaml_constructors[node.tag](loader, node)
-    if depth >= _TREE_MAX_DEPTH or id(node) in seen:  # an alias: pyyaml shares one object, maybe recursive
-        raise _NotATree
-    seen.add(id(node))
-    if node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
-        return [_tree(loader, item, seen, depth + 1) for item in node.value]
-    if node.tag != _MAP or not isinstance(node, yaml.MappingNode):
-        raise _NotATree
-    mapping = {}
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):  # a complex key: pyyaml refuses an unhashable one
-            raise _NotATree
-        key = _tree(loader, key_node, seen, depth + 1)
-        mapping[key] = _tree(loader, value_node, seen, depth + 1)
-    return mapping
-
-
-@functools.cache
-def _builds_trees_as_safe_constructor(loader: type) -> bool:
-    """Whether `loader` constructs strings, sequences and mappings as SafeConstructor does (a variant may not)."""
-    from yaml.constructor import SafeConstructor
-
-    methods = ('construct_document', 'construct_object', 'construct_mapping', 'flatten_mapping', 'construct_scalar')
-    tags = (_STR, _SEQ, _MAP, *SCALAR_TAGS)
-    return all(getattr(loader, name) is getattr(SafeConstructor, name) for name in methods) and all(
-        loader.yaml_constructors.get(tag) is SafeConstructor.yaml_constructors[tag] for tag in tags
-    )
 
 
 def nesting_bound(text: str) -> int:

@@ -5,8 +5,8 @@ decodes a v1 Pod from the JSON; a file that starts with `{` is decoded as JSON d
 pyyaml on libyaml. For a corpus of manifests (the real kubeadm one, those tests/test_distributions.py builds, and
 about two thousand seeded variants in every YAML style the kubelet takes: block and flow, quoting and escapes, comments,
 CRLF, a BOM, document markers, anchors, aliases and merge keys, tabs after colons, repeated keys, several containers,
-`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more in kubeadm's block style (which
-distributions/block_yaml.py reads without libyaml), each document goes through Go once and through the check once:
+`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more in kubeadm's block style, each document goes
+through Go once and through the check once:
 
 - where the kubelet decodes the Pod, the check's `manifest_setting` must be what the check's own helpers (container
   choice, `apiserver_arguments`, `effective_flags`) make of the containers Go decoded;
@@ -35,7 +35,6 @@ from hypothesis import strategies as st
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.control import CONTROL
-from datadog_checks.cis_kubernetes.distributions.block_yaml import NOT_BLOCK, read_block_yaml
 from datadog_checks.cis_kubernetes.distributions.manifests import (
     ManifestSetting,
     apiserver_arguments,
@@ -50,7 +49,7 @@ ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go
 KUBEADM_MANIFEST = (Path(__file__).parent / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
 NOT_COMPARABLE = ManifestSetting(None, comparable=False)
 GENERATED = 2000
-PLAIN_BLOCK_GENERATED = 600  # in kubeadm's block style: block_yaml.py reads many of them without libyaml
+PLAIN_BLOCK_GENERATED = 600  # in kubeadm's block style, the commonest manifest
 
 # Files the kubelet decodes that the check declines to read (not comparable): never a different reading.
 CONSERVATIVE = {
@@ -336,8 +335,7 @@ def container(rng: random.Random, name: str, command: list, args: list) -> Pairs
 
 
 def generated(rng: random.Random, plain_block: bool = False) -> Document:
-    """A manifest with one hazard at most; `plain_block`: in kubeadm's block style (Writer), which
-    distributions/block_yaml.py may read without libyaml."""
+    """A manifest with one hazard at most; `plain_block`: in kubeadm's block style (Writer)."""
     hazards: set[str] = set()
     paths = ASCII_CA_PATHS if plain_block else CA_PATHS
     command, args = apiserver_argv(rng, paths)
@@ -578,17 +576,6 @@ def test_the_check_reads_every_manifest_as_the_kubelet_decodes_it(oracle):
     assert compared > len(documents) * 0.5, outcomes
     for hazard in HAZARDS:  # each shape the generator makes, often enough to matter
         assert sum(n for key, n in outcomes.items() if hazard in key[2:]) >= 15, (hazard, outcomes)
-
-
-def test_the_comparison_covers_manifests_read_without_libyaml():
-    """block_yaml.py reads documents in plain block style line by line: hundreds of the corpus's manifests are read
-    that way, so the comparison with the kubelet above holds for its readings too."""
-    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-    by_block_reader = [d for d in corpus() if read_block_yaml(d.text, loader) is not NOT_BLOCK]
-    assert len(by_block_reader) > PLAIN_BLOCK_GENERATED // 3
-    assert {'repeated_key', 'both_non_string', 'go_only_non_string', 'scalar_command'} <= {
-        hazard for d in by_block_reader for hazard in d.hazards
-    }
 
 
 HAZARDS = [
