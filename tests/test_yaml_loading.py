@@ -254,7 +254,7 @@ def test_an_unchanged_manifest_is_parsed_once_and_a_changed_one_again(
     apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}', '--tls-cert-file=/etc/kubernetes/pki/x.crt'])
     parsed = []
     real_load_yaml = manifests.load_yaml
-    monkeypatch.setattr(manifests, 'load_yaml', lambda text: parsed.append(1) or real_load_yaml(text))
+    monkeypatch.setattr(manifests, 'load_yaml', lambda *a, **k: parsed.append(1) or real_load_yaml(*a, **k))
     check = make_check({'host_root': f'{workdir}/host', 'rescan_every': 1})
     for _ in range(3):
         aggregator.reset()

@@ -83,7 +83,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
-        self._manifest_texts: dict[str, tuple[str, ManifestSetting]] = {}  # path in a root -> its text, what it sets
+        self._manifest_texts: dict[str, tuple[bytes, ManifestSetting]] = {}  # path in a root -> its bytes, what it sets
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps

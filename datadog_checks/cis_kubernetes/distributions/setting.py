@@ -24,20 +24,28 @@ class ClientCaSetting:
 C_COMPOSER_MAX_DEPTH = 1000
 
 
-def load_yaml(text: str, variant=None):
+def load_yaml(text: str, variant=None, first_document: bool = False):
     """The document, read with the loader the Agent's rtloader picks for its own YAML (CSafeLoader where pyyaml has
     libyaml: DataDog/datadog-agent rtloader/common/stringutils.c at 0698a0a2; rtloader imports yaml as it starts,
     rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
     None when it is not YAML or nests absurdly deep. A document that may nest deeper than C_COMPOSER_MAX_DEPTH is
     composed in Python instead, which raises RecursionError where C would crash. `variant`, given the loader class
-    chosen, returns a subclass to read with instead.
+    chosen, returns a subclass to read with instead. `first_document`: read the first document and nothing after it,
+    as go-yaml v2's Unmarshal does, where a second document otherwise makes the text unreadable.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
     try:
         shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
         loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
-        return yaml.load(text, Loader=variant(loader) if variant else loader)
+        loader = variant(loader) if variant else loader
+        if not first_document:
+            return yaml.load(text, Loader=loader)
+        reader = loader(text)
+        try:
+            return reader.get_data()
+        finally:
+            reader.dispose()
     except (yaml.YAMLError, RecursionError):
         return None
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
