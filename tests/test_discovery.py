@@ -15,9 +15,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 
 from datadog_checks.base import AgentCheck
+from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import check as check_module
 from datadog_checks.cis_kubernetes.process_table import scan_processes
 from devtools import standin
@@ -301,4 +303,32 @@ def test_a_renamed_build_is_judged_and_the_healthcheck_sidecar_beside_it_is_not(
         sidecar.stop()
     assert found == [custom.pid]
     assert [m.value for m in aggregator.metrics(PROCESSES)] == [1]
+    assert statuses(aggregator) == [AgentCheck.CRITICAL]
+
+
+# -- what is read of a candidate, and through what ------------------------------------------------------------------
+
+
+@needs_standins
+def test_a_candidates_name_command_line_and_parent_are_read_through_psutil_at_the_agents_procfs_path(
+    make_check, dd_run_check, aggregator, monkeypatch, tmp_path
+):
+    """The Agent's procfs_path (here a link to /proc, as /host/proc is a mount of the host's) is where psutil reads."""
+    procfs = tmp_path / 'host-proc'
+    procfs.symlink_to('/proc')
+    agent_stub._config['procfs_path'] = str(procfs)
+    read = []
+    real_cmdline = psutil.Process.cmdline
+
+    def cmdline(self):
+        read.append((self.pid, psutil.PROCFS_PATH))
+        return real_cmdline(self)
+
+    monkeypatch.setattr(psutil.Process, 'cmdline', cmdline)
+    apiserver = standin.start([APISERVER, '--client-ca-file='])
+    try:
+        dd_run_check(make_check())
+    finally:
+        apiserver.stop()
+    assert (apiserver.pid, str(procfs)) in read
     assert statuses(aggregator) == [AgentCheck.CRITICAL]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import psutil
+
 from .flags import effective_flags
-from .procfs import process_name, process_stat, read_proc_bytes, split_cmdline
+from .procfs import process_stat
 
 APISERVER_PROGRAM = 'kube-apiserver'
 # Every rule below is as narrow as the evidence for it: tests/data/process_identities.yaml holds what real nodes show
@@ -83,7 +85,7 @@ def identify(comm: str, argv: Sequence[str], executable: str = '') -> tuple[str,
         if argv[1:2] == ['init']:  # the parent that logs or reaps for the server it re-executed (--log, pid 1)
             return None
         return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
-    if program[:COMM_MAX_LENGTH] != comm:
+    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:  # psutil names a process by argv[0] past 15
         return None
     if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
@@ -157,25 +159,35 @@ def disables_apiserver(args: Sequence[str]) -> bool:
 
 def read_apiserver_process(procfs: str, pid: int, executable: str = '') -> ApiserverProcess | None:
     """The process `pid` as an apiserver, or None when it is something else or went away while we looked.
-    `executable`: the name of its executable, when the Agent may read it."""
+    `executable`: the name of its executable, when the Agent may read it.
+
+    Its name, command line and parent come from psutil, which reads `procfs` (psutil.PROCFS_PATH, which the Agent sets
+    from its procfs_path); its start in clock ticks from /proc/<pid>/stat: with the pid, which process this is, checked
+    at every run by is_same_process_running (psutil's create_time moves with the wall clock)."""
+    if procfs != psutil.PROCFS_PATH:
+        psutil.PROCFS_PATH = procfs
     try:
         stat = process_stat(procfs, pid)
-        identity = identify(stat.name, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')), executable)
-    except (OSError, ValueError):
+        process = psutil.Process(pid)
+        with process.oneshot():
+            name, argv, ppid = process.name(), process.cmdline(), process.ppid()
+        parent = psutil.Process(ppid).name() if ppid else ''
+    except (OSError, ValueError, psutil.Error):  # gone (NoSuchProcess, ZombieProcess), or hidden (AccessDenied)
         return None
+    identity = identify(name, argv, executable)
     if identity is None:
         return None
     kind, args, hidden = identity
     return ApiserverProcess(
         pid=pid,
         start_ticks=stat.start_ticks,
-        name=stat.name,
+        name=name,
         args=args,
         flags=effective_flags(args),
         kind=kind,
         args_hidden=hidden,
-        ppid=stat.ppid,
-        parent=process_name(procfs, stat.ppid),
+        ppid=ppid,
+        parent=parent,
     )
 
 
