@@ -43,6 +43,7 @@ from benchmarks.floor import floor
 from datadog_checks.base.stubs import aggregator
 from datadog_checks.base.stubs import datadog_agent as agent_stub
 from datadog_checks.cis_kubernetes import CisKubernetesCheck
+from datadog_checks.cis_kubernetes.process_table import scan_processes
 from devtools import certs, standin, wire_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ TARGETS = {
     'mean_of_40_vs_kube_bench': (1 / 50, "mean of 40 runs (default rescan_every) at most 1/50 of kube-bench's audit"),
     'fresh_first_vs_floor': (2.0, 'first run of a fresh interpreter at most 2 x one pass over /proc'),
 }
+TARGET_EXTRA_PROCESSES = 2000  # the targets hold on busy nodes: 2,000 extra processes and more
 MEMORY_BEFORE_MB = 4.6  # the increase in peak RSS the README gave before issue 20
 RUNTIME_LINES_BEFORE = 5195  # lines of datadog_checks/cis_kubernetes before issue 20
 PACKAGE = ROOT / 'datadog_checks' / 'cis_kubernetes'
@@ -160,7 +162,8 @@ def measure(
         run_checked(steady_check)  # the first run: discovery and parse happen here
         judged = [(sc.status, sc.tags) for sc in aggregator.service_checks('cis_kubernetes.apiserver.client_ca_file')]
         if len(judged) != 1 or judged[0][0] != 0 or f'kube_distribution:{distribution}' not in judged[0][1]:
-            raise RuntimeError(f'the stand-in was not judged a passing {distribution} apiserver: {judged}')
+            found = [p.label for p in scan_processes('/proc').apiservers]
+            raise RuntimeError(f'the stand-in was not judged a passing {distribution} apiserver: {judged}, {found}')
         steady = timed(lambda: run_checked(steady_check), repeat, before=clear_submissions)
         first, least = [], []
         for _ in range(scans):  # alternately: what else the machine does falls on both alike
@@ -356,10 +359,11 @@ def runtime_lines() -> int:
 
 
 def targets(rows: list[dict], mem: dict, lines: int) -> list[tuple[str, bool, str]]:
-    """(target, met, the figures) for each target, on every row that measured it."""
+    """(target, met, the figures) for each target, on every row of TARGET_EXTRA_PROCESSES or more (all, without)."""
+    busy = [row for row in rows if row['extra_processes'] >= TARGET_EXTRA_PROCESSES] or rows
     report = []
     for key, (limit, what) in TARGETS.items():
-        worst = max((row for row in rows if key in row['ratios']), key=lambda row: row['ratios'][key])
+        worst = max(busy, key=lambda row: row['ratios'][key])
         figure = f'worst {worst["ratios"][key]:.4f} ({worst["node"]}, {worst["processes"]:,} processes)'
         report.append((what, worst['ratios'][key] <= limit, f'{figure}, limit {limit:.4f}'))
     report.append(
