@@ -43,7 +43,7 @@ from datadog_checks.cis_kubernetes.distributions.manifests import (
 )
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from devtools import certs
-from tests.conftest import build_go_oracle, write
+from tests.conftest import build_go_oracle, needs_standins, write
 from tests.test_distributions import CA_FLAG, COMMON, MANIFEST, SC, manifest, wrapped_manifest
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go'
@@ -932,3 +932,18 @@ def test_a_manifest_the_kubelet_cannot_decode_or_expand_is_never_judged_ok(
     dd_run_check(make_check({'host_root': host}))
     (sc,) = aggregator.service_checks(SC)
     assert sc.status == status, sc.message
+
+
+@needs_standins
+def test_a_running_apiserver_matches_a_manifest_naming_its_ca_through_an_env_variable(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    """The kubelet ran the apiserver with $(CA_FILE) expanded: before, the check compared the literal text with the
+    running value and warned of a drift that was not there."""
+    ca = write(f'{workdir}/pki/ca.crt', certs.valid_ca())
+    text = WITH_ENV + f'    - name: CA_FILE\n      value: {ca}\n'
+    write(f'{workdir}/host{MANIFEST}', text.encode())
+    apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}', '--tls-cert-file=/etc/kubernetes/pki/x.crt'])
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.OK and 'kube_distribution:kubeadm' in sc.tags
