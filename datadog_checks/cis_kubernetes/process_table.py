@@ -86,7 +86,9 @@ def _closer(procfs: str, proc_fd: int, pids: list[str]) -> list[tuple[str, str, 
     is judged once, since processes share executables; a process's own name (comm) is read only where it may differ:
     the executable is hidden (another user's process, no CAP_SYS_PTRACE), or the first of its processes is named
     otherwise, since it was exec'd through a link of another name (`kube-apiserver` -> a versioned build) or is a
-    multi-call binary."""
+    multi-call binary. What this cannot see is a link named kube-apiserver to a multi-call binary whose first process
+    runs under the file's own name; the multi-call binaries that run apiservers (hyperkube, k3s) are candidates by
+    their files' names."""
     kinds: dict[str, str | None] = {}  # executable path -> look_closer() of its name, or MANY_NAMES
     closer = []
     for pid in pids:
