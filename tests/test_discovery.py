@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -85,8 +86,12 @@ def threaded_program(tmp_path_factory) -> str:
 def start_threaded(program: str, argv: list[str]) -> subprocess.Popen:
     process = subprocess.Popen(argv, executable=program, stdout=subprocess.PIPE)
     assert process.stdout.readline() == b'ready\n'
-    while len(os.listdir(f'/proc/{process.pid}/task')) < THREADS:
-        pass  # the runtime starts the locked threads as the goroutines run
+    deadline = time.monotonic() + 30
+    while len(os.listdir(f'/proc/{process.pid}/task')) < THREADS:  # the runtime starts them as the goroutines run
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f'the Go program started fewer than {THREADS} threads')
+        time.sleep(0.01)
     return process
 
 
