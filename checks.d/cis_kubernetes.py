@@ -11,7 +11,6 @@ change the package and build again. Its modules, in order:
     datadog_checks/cis_kubernetes/processes.py
     datadog_checks/cis_kubernetes/process_table.py
     datadog_checks/cis_kubernetes/files_in_root.py
-    datadog_checks/cis_kubernetes/distributions/block_yaml.py
     datadog_checks/cis_kubernetes/distributions/setting.py
     datadog_checks/cis_kubernetes/distributions/k3s.py
     datadog_checks/cis_kubernetes/distributions/microk8s.py
@@ -49,7 +48,6 @@ import os
 import re
 import stat
 import struct
-import sys
 import time
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -840,11 +838,6 @@ class ApiserverProcess:
         return f'{self.name} (pid {self.pid})'
 
 
-def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
-    return program in CANDIDATE_NAMES
-
-
 def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
     """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
     if argv and ' ' in argv[0] and not any(argv[1:]):
@@ -852,24 +845,30 @@ def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
     return list(argv), False
 
 
-def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
+def identify(comm: str, argv: Sequence[str], executable: str = '') -> tuple[str, tuple[str, ...], bool] | None:
     """(kind, the apiserver's arguments, whether they are hidden) when the process runs kube-apiserver, else None.
 
-    Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
-    text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
-    are not the apiserver; and never from a prefix of a name (kops's `kube-apiserver-healthcheck` sidecar shows as
-    `kube-apiserver-`).
+    Identity comes from what the process is (its name and program, a multi-call binary's subcommand, an apiserver's
+    flags), never from text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the
+    apiserver's flags but are not the apiserver. `executable`: the name of its executable, which names a program
+    re-executed through /proc/self/exe (comm `exe`: k3s's logging and reaping child).
     """
     argv, hidden = process_title(argv)
     if not argv:
         return None
+    if comm == 'exe' and executable:
+        comm = executable[:COMM_MAX_LENGTH]
     program = argv[0].rsplit('/', 1)[-1]
     if comm == 'k3s-server' and program == 'k3s':  # argv[0] is the k3s the service started; comm, the symlink
+        if argv[1:2] == ['init']:  # the parent that logs or reaps for the server it re-executed (--log, pid 1)
+            return None
         return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
-    if program != comm:
+    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:  # psutil names a process by argv[0] past 15
         return None
     if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
+    if program.startswith(APISERVER_PROGRAM):  # a renamed build, or kops's kube-apiserver-healthcheck sidecar
+        return ('kube-apiserver', tuple(argv[1:]), hidden) if runs_as_apiserver(argv[1:]) else None
     kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
     if kind is None:
         return None
@@ -885,6 +884,12 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
             return None
         return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
     return kind, tuple(argv[2:]), hidden
+
+
+def runs_as_apiserver(args: Sequence[str]) -> bool:
+    """The command line is kube-apiserver's: it refuses to start without --etcd-servers (its storage), which only
+    distributions embedding it leave out. kops's kube-apiserver-healthcheck takes --ca-cert, --client-cert..."""
+    return bool(effective_flags(args).get('etcd-servers'))
 
 
 def _starts_no_control_plane(args: Sequence[str]) -> bool:
@@ -930,26 +935,37 @@ def disables_apiserver(args: Sequence[str]) -> bool:
     return last_bool_value(args, '--disable-apiserver', 'false') not in FALSE_WORDS
 
 
-def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
-    """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
+def read_apiserver_process(procfs: str, pid: int, executable: str = '') -> ApiserverProcess | None:
+    """The process `pid` as an apiserver, or None when it is something else or went away while we looked.
+    `executable`: the name of its executable, when the Agent may read it.
+
+    Its name, command line and parent come from psutil, which reads `procfs` (psutil.PROCFS_PATH, which the Agent sets
+    from its procfs_path); its start in clock ticks from /proc/<pid>/stat: with the pid, which process this is, checked
+    at every run by is_same_process_running (psutil's create_time moves with the wall clock)."""
+    if procfs != psutil.PROCFS_PATH:
+        psutil.PROCFS_PATH = procfs
     try:
         stat = process_stat(procfs, pid)
-        identity = identify(stat.name, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
-    except (OSError, ValueError):
+        process = psutil.Process(pid)
+        with process.oneshot():
+            name, argv, ppid = process.name(), process.cmdline(), process.ppid()
+        parent = psutil.Process(ppid).name() if ppid else ''
+    except (OSError, ValueError, psutil.Error):  # gone (NoSuchProcess, ZombieProcess), or hidden (AccessDenied)
         return None
+    identity = identify(name, argv, executable)
     if identity is None:
         return None
     kind, args, hidden = identity
     return ApiserverProcess(
         pid=pid,
         start_ticks=stat.start_ticks,
-        name=stat.name,
+        name=name,
         args=args,
         flags=effective_flags(args),
         kind=kind,
         args_hidden=hidden,
-        ppid=stat.ppid,
-        parent=process_name(procfs, stat.ppid),
+        ppid=ppid,
+        parent=parent,
     )
 
 
@@ -964,29 +980,23 @@ def is_same_process_running(procfs: str, process: ApiserverProcess) -> bool:
 
 # --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/process_table.py
-# The process table across scans: which processes to look at, at what cost. processes.py says what each one is.
+# Which processes a scan looks at: every process /proc lists, by the name of its executable. processes.py says what
+# each one it looks at is.
 #
-# A first scan costs one listing of /proc and one readlink of each process's executable, what any scan must do. A
-# rescan looks only at processes it has not seen, and at those that matter; most rescans do not even list /proc.
+# A scan lists /proc, which lists thread-group leaders only (a thread's /proc/<tid> resolves but is never listed), and
+# reads each process's executable link, one readlink per process. Nothing is carried from one scan to the next: a
+# process that exec()'d in place since the last scan (runc init, crun, a shell's `exec`, systemd's forked child: the
+# same pid and the same /proc/<pid>) shows its new executable to the next readlink, and a reused pid is read as new.
 # --------------------------------------------------------------------------------------------------------------
 
 
-# Programs that may exec() kube-apiserver in place, keeping their pid (`sh -c "exec kube-apiserver ..."`, `env`,
-# `nice`...): a process seen as one of these is looked at again at every scan.
-EXEC_WRAPPERS = frozenset(
-    {'sh', 'bash', 'dash', 'ash', 'busybox', 'env', 'nice', 'nohup', 'ionice', 'setpriv', 'chroot', 'stdbuf', 'taskset'}
-)
-# What a scan does with a process, by the name of its executable: identify it, see whether it witnesses a control
-# plane, or look at it again at every scan (an exec wrapper); any other process is set aside until its pid is reused.
+# What a scan does with a process, by the name of its executable: identify it, or see whether it witnesses a control
+# plane; any other process is not looked at again until the next scan.
 LOOK_CLOSER = {
     **dict.fromkeys(CANDIDATE_NAMES, 'candidate'),
     **dict.fromkeys(WITNESS_PROGRAMS | SUPERVISOR_NAMES, 'witness'),
-    **dict.fromkeys(EXEC_WRAPPERS, 'wrapper'),
 }
-FULL_SCAN_EVERY = 10  # scans: an incremental rescan's safety net, whatever it may have missed
-MAX_NEW_PIDS = 2048  # more processes created since the last scan than this: list /proc instead
-_read_exe = os.readlink  # the one system call a scan makes per process (tests count it)
-MISSING = object()
+MANY_NAMES = None  # an executable whose processes are named otherwise (a link to it, a multi-call binary)
 
 
 @dataclass(frozen=True)
@@ -998,185 +1008,88 @@ class ProcessScan:
     listed: int = 1  # processes listed at all
 
 
+def look_closer(name: str) -> str:
+    """What a scan does with a process of this executable's or process's name: 'candidate', 'witness' or ''.
+    A renamed kube-apiserver build (`kube-apiserver-custom`, comm `kube-apiserver-`) is a candidate: its command
+    line tells it from kops's `kube-apiserver-healthcheck` (processes.identify)."""
+    kind = LOOK_CLOSER.get(name, '')
+    if not kind and name.startswith(APISERVER_PROGRAM):
+        return 'candidate'
+    return kind
+
+
 def scan_processes(procfs: str) -> ProcessScan:
-    """One full pass over the process table."""
-    return ProcessTable().scan(procfs, full=True)
-
-
-class ProcessTable:
-    """The process table across scans: a rescan looks only at processes it has not seen, and at those that matter.
-
-    A process is known by its pid and the inode number of its /proc/<pid> directory, which readdir gives for free
-    (os.scandir's DirEntry.inode(), getdents' d_ino). procfs gives a process's directory a fresh inode from a
-    counter that does not repeat (fs/proc/base.c proc_pid_make_inode, get_next_ino) and flushes it when the process
-    exits (proc_flush_pid), so a pid reused by a new process shows a new inode: it is looked at again, as a full scan
-    would. The inode can also change for the same process (its dentry evicted under memory pressure): it is then
-    looked at again, which costs a readlink and misses nothing. tests/test_discovery.py checks both on this kernel.
-    What is skipped is only what is neither an apiserver candidate, a witness nor an exec wrapper; a process can
-    still become an apiserver without a new pid only by exec(), which wrappers are re-read for, and every
-    FULL_SCAN_EVERY scans all processes are looked at again.
-
-    Most rescans do not even list /proc: when the kernel's pid counters say few processes were created since the
-    last scan, only the pids handed out since are looked at (pids_handed_out says why that is complete). The first
-    scan lists /proc without the inodes, which costs a third of the listing: a later listing, if there is one before
-    the next full pass, finds no inode to compare and looks at every process once.
-    """
-
-    def __init__(self) -> None:
-        # pid -> /proc/<pid> inode of a process seen to be none of those; None where the first pass did not read it
-        self._quiet: dict[str, int | None] = {}
-        self._recheck: dict[str, int | None] = {}  # pid -> inode of the processes looked at again at every scan
-        self._scans = 0
-        self._pids: PidCounters | None = None  # the kernel's pid counters at the last scan
-        self._listed = (1, True)  # (processes listed, pid 1 among them) at the last listing of /proc
-
-    def scan(self, procfs: str, full: bool = False) -> ProcessScan:
-        first = self._scans == 0
-        full = full or self._scans % FULL_SCAN_EVERY == 0
-        self._scans += 1
-        proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            counters = pid_counters(proc_fd)
-            new_pids = None if full else pids_handed_out(self._pids, counters)
-            if first:  # the listing without inodes, a third cheaper: only a later listing compares them (once)
-                inodes, known = dict.fromkeys(_pids(proc_fd)), None
-            elif new_pids is None:
-                inodes, known = _listing(proc_fd), None if full else self._quiet
-            else:  # no listing: a process created since the last scan has one of the pids handed out since
-                inodes, known = {**self._recheck, **_entries(proc_fd, new_pids)}, None
-            scan = self._look(procfs, proc_fd, inodes, known, listing=new_pids is None)
-        finally:
-            os.close(proc_fd)
-        self._pids = counters
-        return scan
-
-    def _look(self, procfs: str, proc_fd: int, inodes: dict, known: dict | None, listing: bool) -> ProcessScan:
-        """Look at the processes of `inodes` (pid -> inode of /proc/<pid>), but those `known` with the same inode."""
-        # The loop is the whole cost of a first scan beyond the floor (a listing and a readlink per process): it makes
-        # no call but the readlink, and names each executable once, since processes share executables.
-        kinds: dict[str, str] = {}  # executable path -> what LOOK_CLOSER says of it ('' for nothing), for this scan
-        closer: list[tuple[str, str, str]] = []  # (pid, kind, program) of the processes to look at closer
-        read_exe = _read_exe
-        pids = inodes if known is None else [pid for pid in inodes if known.get(pid, MISSING) != inodes[pid]]
-        for pid in pids:
-            try:
-                exe = read_exe(pid + '/exe', dir_fd=proc_fd)
-            except PermissionError:  # another user's process and no CAP_SYS_PTRACE: its name is still readable
-                program = process_name(procfs, int(pid))
-                if program in LOOK_CLOSER:
-                    closer.append((pid, LOOK_CLOSER[program], program))
-                continue
-            except OSError:  # gone, a zombie or a kernel thread: no executable
-                continue
-            kind = kinds.get(exe)
-            if kind is None:
-                kind = kinds[exe] = LOOK_CLOSER.get(program_name(exe), '')
-            if kind:  # any other program never becomes an apiserver: it is set aside
-                closer.append((pid, kind, program_name(exe)))
-        recheck = {pid: inodes[pid] for pid, _, _ in closer}
-        quiet = dict(inodes)
-        for pid in recheck:
-            del quiet[pid]
-        if listing:  # pids no longer listed are forgotten
-            self._quiet = quiet
-            self._listed = (len(inodes), '1' in inodes)
+    """One pass over the process table: list /proc, readlink each process's executable, identify the candidates."""
+    proc_fd = os.open(procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        pids = [name for name in os.listdir(proc_fd) if name.isdigit()]
+        closer = _closer(procfs, proc_fd, pids)
+    finally:
+        os.close(proc_fd)
+    found, witnesses, supervisors = [], set(), []
+    for pid, kind, program in closer:
+        if kind == 'candidate':
+            process = read_apiserver_process(procfs, int(pid), program)
+            if process is not None:
+                found.append(process)
         else:
-            self._quiet.update(quiet)
-        self._recheck = recheck
-        found, witnesses, supervisors = [], set(), []
-        for pid, kind, program in closer:
-            if kind == 'candidate':
-                process = read_apiserver_process(procfs, int(pid))
-                if process is not None:
-                    found.append(process)
-            elif kind == 'witness':
-                seen = _witness(procfs, pid, program)
-                if seen is not None:
-                    witnesses.add(seen)
-                    if seen in SUPERVISOR_NAMES:
-                        supervisors.append((seen, int(pid)))
-        listed, sees_others = self._listed
-        return ProcessScan(
-            apiservers=tuple(found),
-            witnesses=frozenset(witnesses),
-            supervisors=tuple(supervisors),
-            sees_others=sees_others,
-            listed=listed,
-        )
+            seen = _witness(procfs, pid, program)
+            if seen is not None:
+                witnesses.add(seen)
+                if seen in SUPERVISOR_NAMES:
+                    supervisors.append((seen, int(pid)))
+    return ProcessScan(
+        apiservers=tuple(found),
+        witnesses=frozenset(witnesses),
+        supervisors=tuple(supervisors),
+        sees_others='1' in pids,
+        listed=len(pids),
+    )
+
+
+def _closer(procfs: str, proc_fd: int, pids: list[str]) -> list[tuple[str, str, str]]:
+    """(pid, kind, the executable's name) of the processes worth a closer look. The name of each distinct executable
+    is judged once, since processes share executables; a process's own name (comm) is read only where it may differ:
+    the executable is hidden (another user's process, no CAP_SYS_PTRACE), or the first of its processes is named
+    otherwise, since it was exec'd through a link of another name (`kube-apiserver` -> a versioned build) or is a
+    multi-call binary. What this cannot see is a link named kube-apiserver to a multi-call binary whose first process
+    runs under the file's own name; the multi-call binaries that run apiservers (hyperkube, k3s) are candidates by
+    their files' names."""
+    kinds: dict[str, str | None] = {}  # executable path -> look_closer() of its name, or MANY_NAMES
+    closer = []
+    for pid in pids:
+        try:
+            exe = os.readlink(pid + '/exe', dir_fd=proc_fd)
+        except PermissionError:
+            comm = process_name(procfs, int(pid))
+            kind = look_closer(comm)
+            if kind:
+                closer.append((pid, kind, comm))
+            continue
+        except OSError:  # gone, a zombie or a kernel thread: no executable
+            continue
+        if exe not in kinds:
+            kinds[exe] = _kind_of_executable(procfs, pid, exe)
+        kind = kinds[exe]
+        if kind is MANY_NAMES:
+            kind = look_closer(process_name(procfs, int(pid)))
+        if kind:
+            closer.append((pid, kind, program_name(exe)))
+    return closer
+
+
+def _kind_of_executable(procfs: str, pid: str, exe: str) -> str | None:
+    name = program_name(exe)
+    kind = look_closer(name)
+    if kind:
+        return kind
+    comm = process_name(procfs, int(pid))
+    return '' if comm in ('', name[:COMM_MAX_LENGTH]) else MANY_NAMES
 
 
 def program_name(exe: str) -> str:
-    """The program's name from its executable's path (a process name, for a hidden executable, is its own)."""
+    """The program's name from its executable's path."""
     return exe.rsplit('/', 1)[-1].removesuffix(' (deleted)')
-
-
-def _pids(proc_fd: int) -> list[str]:
-    return [name for name in os.listdir(proc_fd) if name.isdigit()]
-
-
-def _listing(proc_fd: int) -> dict[str, int]:
-    """pid -> inode of /proc/<pid>, for every process listed."""
-    with os.scandir(proc_fd) as listing:  # what psutil.pids() lists, without its failure on an empty listing
-        return {entry.name: entry.inode() for entry in listing if entry.name.isdigit()}
-
-
-def _entries(proc_fd: int, pids) -> dict[str, int]:
-    """pid -> inode of /proc/<pid>, for those of `pids` that exist."""
-    entries = {}
-    for pid in map(str, pids):
-        try:
-            entries[pid] = os.stat(pid, dir_fd=proc_fd, follow_symlinks=False).st_ino
-        except OSError:
-            continue
-    return entries
-
-
-@dataclass(frozen=True)
-class PidCounters:
-    last_pid: int  # the last pid handed out in the Agent's PID namespace (/proc/loadavg's last field, proc(5))
-    forks: int  # processes and threads created since boot, in every namespace (/proc/stat `processes`)
-    pid_max: int  # where pids wrap (/proc/sys/kernel/pid_max)
-
-
-def pid_counters(proc_fd: int) -> PidCounters | None:
-    """The kernel's pid counters, when `procfs` shows the Agent's own PID namespace (its `self` is this process):
-    /proc/loadavg's last pid is always the reader's namespace's. None otherwise."""
-    try:
-        if os.readlink('self', dir_fd=proc_fd) != str(os.getpid()):
-            return None
-        last_pid = int(_procfs_file(proc_fd, 'loadavg').split()[-1])
-        stat = _procfs_file(proc_fd, 'stat', 1 << 16)
-        forks = int(stat[stat.index(b'\nprocesses ') + 11 :].split(maxsplit=1)[0])
-        pid_max = int(_procfs_file(proc_fd, 'sys/kernel/pid_max'))
-    except (OSError, ValueError, IndexError):
-        return None
-    return PidCounters(last_pid, forks, pid_max)
-
-
-def pids_handed_out(before: PidCounters | None, now: PidCounters | None) -> range | list[int] | None:
-    """The pids handed out since `before`, None when they cannot be told, or are too many to look at one by one.
-
-    The kernel hands out pids cyclically after the last one, wrapping at pid_max (kernel/pid.c alloc_pid,
-    idr_alloc_cyclic), and every pid handed out counts a fork in /proc/stat. With fewer forks than pid_max since the
-    last scan, no pid was handed out twice, so every process created since (a pid reused by a new one included) has
-    a pid in (last_pid then, last_pid now], cyclically. Only a privileged process can choose a pid instead
-    (ns_last_pid, clone3's set_tid: checkpoint/restore); the full pass every FULL_SCAN_EVERY scans finds that.
-    """
-    if before is None or now is None or now.pid_max != before.pid_max or now.pid_max <= MAX_NEW_PIDS:
-        return None
-    if not 0 <= now.forks - before.forks <= MAX_NEW_PIDS:
-        return None
-    if now.last_pid >= before.last_pid:
-        return range(before.last_pid + 1, now.last_pid + 1)
-    return [*range(before.last_pid + 1, now.pid_max), *range(1, now.last_pid + 1)]
-
-
-def _procfs_file(proc_fd: int, path: str, limit: int = 256) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_fd)
-    try:
-        return read_at_most(fd, limit)
-    finally:
-        os.close(fd)
 
 
 def _witness(procfs: str, pid: str, program: str) -> str | None:
@@ -1422,155 +1335,6 @@ def list_dir_in_root(root: str, path: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# datadog_checks/cis_kubernetes/distributions/block_yaml.py
-# YAML documents written the plain way configuration files usually are, read line by line without libyaml.
-#
-# A kubeadm manifest is such a document: block mappings and sequences, one scalar to a line, plain or quoted without
-# escapes. libyaml's composer makes a node of each scalar through Python calls for its tag and its node; reading the
-# lines directly takes less time (0.23 against 0.40 ms for a kubeadm manifest, best of five here). Every line must be
-# of a shape whose reading this module knows exactly. Anything else (a flow collection other than `{}` and `[]`, an
-# anchor, an alias, a tag, a block or multi-line scalar, an escape, a complex key, a tab, a character outside
-# printable ASCII, a document marker, an indentation libyaml would refuse) makes the document NOT_BLOCK, and load_yaml
-# reads it with pyyaml. tests/test_block_yaml.py compares the two on every document both read, and
-# tests/test_manifest_oracle.py compares the check's readings of hundreds of such manifests with the kubelet's.
-# --------------------------------------------------------------------------------------------------------------
-
-
-NOT_BLOCK = object()  # the document holds a line this module does not read: pyyaml must
-
-# A plain scalar on one line: no indicator first (`-` only before a non-space), no `: ` and no ` #` inside, no space
-# or `:` last. Quoted scalars without escapes (`''` is a quote in single quotes), and the two empty flow collections.
-_PLAIN = r'(?:[A-Za-z0-9_./~+$(]|-(?=[^ ]))(?:[^ :]+|:(?=[^ ])| +(?=[^ #]))*+'
-_SCALAR = rf"""(?:({_PLAIN})|'((?:[^']|'')*+)'|"([^"\\]*+)"|(\{{\}}|\[\]))"""
-# A line with content: indentation, a sequence entry's dash, then a plain key (shorter than libyaml's 1,024-character
-# bound on a simple key) with its scalar or none, or a scalar alone; a comment after a space.
-_LINE = re.compile(rf'( *)(- +)?(?:([A-Za-z0-9_][A-Za-z0-9_./-]{{0,999}}):(?: +{_SCALAR})?|{_SCALAR}) *(?: #.*)?')
-# Scalar tags whose safe constructor reads the scalar alone (SafeConstructor.construct_yaml_*): called as pyyaml calls
-# them, here and by setting._tree. A merge (`<<`) or value (`=`) key, `!!set`, `!!omap`, `!!pairs` and other tags are
-# left to pyyaml.
-SCALAR_TAGS = frozenset(f'tag:yaml.org,2002:{name}' for name in ('null', 'bool', 'int', 'float', 'binary', 'timestamp'))
-_BLOCK_MAX_DEPTH = 64  # nested values open at once; deeper documents are left to pyyaml, as setting._tree leaves them
-
-
-class _NotBlock(Exception):
-    pass
-
-
-def read_block_yaml(text: str, loader: type):
-    """The document as `loader` (a safe loader, resolving and constructing scalars as SafeConstructor does) reads it,
-    or NOT_BLOCK. A scalar the constructor cannot read raises what it raises (ValueError for `2001-13-01`)."""
-    if not (text.isascii() and text.replace('\n', ' ').isprintable()) or loader.yaml_path_resolvers:
-        return NOT_BLOCK
-    try:
-        return _read(text, _Scalars(loader))
-    except _NotBlock:
-        return NOT_BLOCK
-
-
-def _read(text: str, scalars: _Scalars):
-    # Open collections, outermost first: [column, the dict or list, the key awaiting a nested value, whether it is a
-    # sequence at its mapping's own column (`key:` then `- item` below it, as kubeadm writes)].
-    stack: list[list] = []
-    fullmatch, values, plain_value, scalar = _LINE.fullmatch, scalars.values, scalars.plain, scalars.scalar
-    for line in text.split('\n'):
-        content = line.lstrip(' ')
-        if not content or content[0] == '#':
-            continue
-        match = fullmatch(line)
-        if match is None:
-            raise _NotBlock
-        # The key's scalar (plain, single-quoted, double-quoted, flow) or an entry's (the same four, e_ first).
-        indent, dash, key, plain, single, double, flow, e_plain, e_single, e_double, e_flow = match.groups()
-        column = len(indent)
-        if not stack:  # the root: a mapping
-            if dash or key is None:
-                raise _NotBlock
-            stack.append([column, {}, None, False])
-        top = stack[-1]
-        if top[2] is not None and (column > top[0] or (column == top[0] and dash)):
-            nested: dict | list = [] if dash else {}  # the value of the key awaiting one
-            top[1][top[2]] = nested
-            top[2] = None
-            top = [column, nested, None, column == top[0]]
-            stack.append(top)
-            if len(stack) > _BLOCK_MAX_DEPTH:
-                raise _NotBlock
-        else:
-            while top[0] > column or (top[0] == column and top[3] and not dash):
-                stack.pop()  # a key still awaiting its value keeps None, as an empty value reads
-                if not stack:
-                    raise _NotBlock
-                top = stack[-1]
-            if top[0] != column or (type(top[1]) is list) != bool(dash):
-                raise _NotBlock  # an indentation no open collection has, or an entry where the other kind is open
-            top[2] = None
-        if dash:
-            if key is None:
-                if e_plain is not None:
-                    top[1].append(values[e_plain] if e_plain in values else plain_value(e_plain))
-                else:
-                    top[1].append(scalar(e_single, e_double, e_flow))
-                continue
-            mapping: dict = {}  # `- key: ...` opens a mapping at the key's column
-            top[1].append(mapping)
-            top = [column + len(dash), mapping, None, False]
-            stack.append(top)  # deeper nesting opens a nested value next, where the depth is bounded
-        elif key is None:
-            raise _NotBlock  # a scalar where a mapping's key must be
-        if type(values.get(key) or plain_value(key)) is not str:
-            raise _NotBlock  # a key pyyaml would read as a number, boolean, date or null
-        if plain is not None:
-            top[1][key] = values[plain] if plain in values else plain_value(plain)
-        elif single is None and double is None and flow is None:
-            top[1][key] = None
-            top[2] = key
-        else:
-            top[1][key] = scalar(single, double, flow)
-    if not stack:
-        raise _NotBlock
-    return stack[0][1]
-
-
-class _Scalars:
-    """Scalars as `loader` resolves and constructs them."""
-
-    def __init__(self, loader: type) -> None:
-        self._resolvers = loader.yaml_implicit_resolvers
-        self._constructors = loader.yaml_constructors
-        self._constructor = None
-        self.values: dict[str, object] = {}  # plain scalar -> its value (immutable), for the plain scalars that repeat
-
-    @staticmethod
-    def scalar(single: str | None, double: str | None, flow: str | None):
-        """A quoted scalar's value, or an empty flow collection."""
-        if single is not None:
-            return single.replace("''", "'")
-        if double is not None:
-            return double
-        return {} if flow == '{}' else []
-
-    def plain(self, text: str):
-        """A plain scalar's value: its tag as BaseResolver.resolve gives it, constructed as SafeConstructor does."""
-        resolvers = self._resolvers
-        for tag, regexp in resolvers.get(text[0], []) + resolvers.get(None, []):
-            if regexp.match(text):
-                value = self._construct(tag, text)
-                break
-        else:
-            value = text
-        self.values[text] = value
-        return value
-
-    def _construct(self, tag: str, text: str):
-        if tag not in SCALAR_TAGS:
-            raise _NotBlock
-        yaml = sys.modules['yaml']  # imported by load_yaml
-        if self._constructor is None:
-            self._constructor = yaml.constructor.SafeConstructor()
-        return self._constructors[tag](self._constructor, yaml.ScalarNode(tag, text))
-
-
-# --------------------------------------------------------------------------------------------------------------
 # datadog_checks/cis_kubernetes/distributions/setting.py
 # The effective --client-ca-file of one apiserver and where it came from, and the YAML helpers its readers share.
 # --------------------------------------------------------------------------------------------------------------
@@ -1593,100 +1357,32 @@ class ClientCaSetting:
 C_COMPOSER_MAX_DEPTH = 1000
 
 
-def load_yaml(text: str, variant=None):
+def load_yaml(text: str, variant=None, first_document: bool = False):
     """The document, read with the loader the Agent's rtloader picks for its own YAML (CSafeLoader where pyyaml has
     libyaml: DataDog/datadog-agent rtloader/common/stringutils.c at 0698a0a2; rtloader imports yaml as it starts,
     rtloader/three/three.cpp at 0001f855), whose libyaml parser is also what the kubelet's go-yaml was ported from;
-    None when it is not YAML or nests absurdly deep.
-
-    A document in plain block style (a kubeadm manifest) is read line by line by block_yaml.py, with the loader's
-    own resolvers and constructors (0.23 against 0.40 ms for a kubeadm manifest). A document that may nest deeper
-    than C_COMPOSER_MAX_DEPTH is composed in Python instead, which raises RecursionError where C would crash.
-    Without libyaml, pyyaml's pure-Python SafeLoader (6.7 ms for a kubeadm manifest here, against 0.40 ms with
-    libyaml and _document). `variant`, given the loader class chosen, returns a subclass to read with instead.
+    None when it is not YAML or nests absurdly deep. A document that may nest deeper than C_COMPOSER_MAX_DEPTH is
+    composed in Python instead, which raises RecursionError where C would crash. `variant`, given the loader class
+    chosen, returns a subclass to read with instead. `first_document`: read the first document and nothing after it,
+    as go-yaml v2's Unmarshal does, where a second document otherwise makes the text unreadable.
     """
     import yaml  # shipped with the Agent, whose rtloader imports it before any check runs (init_stringutils)
 
-    agents_loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
     try:
-        if variant is None and _builds_trees_as_safe_constructor(agents_loader):
-            document = read_block_yaml(text, agents_loader)
-            if document is not NOT_BLOCK:
-                return document
         shallow = nesting_bound(text) <= C_COMPOSER_MAX_DEPTH
         loader = yaml.CSafeLoader if shallow and yaml.__with_libyaml__ else _python_composer()
-        return _document((variant(loader) if variant else loader)(text))
+        loader = variant(loader) if variant else loader
+        if not first_document:
+            return yaml.load(text, Loader=loader)
+        reader = loader(text)
+        try:
+            return reader.get_data()
+        finally:
+            reader.dispose()
     except (yaml.YAMLError, RecursionError):
         return None
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError):  # pyyaml's constructors on bad scalars:
         return None  # `2001-13-01` (ValueError), `!!timestamp x` (AttributeError), `!!bool maybe` (KeyError)
-
-
-def _document(loader):
-    """What `loader` reads, as yaml.load would. A plain tree is built by _tree directly, in about a quarter of the
-    time pyyaml's constructor takes (0.08 against 0.33 ms for a kubeadm manifest); anything else is left to it."""
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _builds_trees_as_safe_constructor(type(loader)):
-            try:
-                return _tree(loader, node, set(), 0)
-            except _NotATree:
-                pass
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-class _NotATree(Exception):
-    """The document holds what only pyyaml's constructor reads: an aliased collection, a merge key, a tag of its own."""
-
-
-_STR, _SEQ, _MAP = 'tag:yaml.org,2002:str', 'tag:yaml.org,2002:seq', 'tag:yaml.org,2002:map'
-# Deeper documents are left to pyyaml, whose constructor does not recurse: _tree takes up to two frames a level.
-_TREE_MAX_DEPTH = 64
-
-
-def _tree(loader, node, seen: set[int], depth: int):
-    """`node` as SafeConstructor constructs it, for a tree of mappings, sequences and scalars; _NotATree otherwise.
-    A repeated key's last value wins, and each scalar goes through pyyaml's own constructor for its tag. An aliased
-    scalar is constructed at each use: an equal, immutable value. Construction is depth first where pyyaml fills
-    nested collections later: of a document with two unconstructible scalars, another may raise first; either makes
-    it unreadable to load_yaml (tests/test_yaml_loading.py compares the two)."""
-    yaml = sys.modules['yaml']  # imported by load_yaml; a lookup, where an import statement would cost each call more
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR:
-            return node.value
-        if node.tag not in SCALAR_TAGS:
-            raise _NotATree
-        return loader.yaml_constructors[node.tag](loader, node)
-    if depth >= _TREE_MAX_DEPTH or id(node) in seen:  # an alias: pyyaml shares one object, maybe recursive
-        raise _NotATree
-    seen.add(id(node))
-    if node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
-        return [_tree(loader, item, seen, depth + 1) for item in node.value]
-    if node.tag != _MAP or not isinstance(node, yaml.MappingNode):
-        raise _NotATree
-    mapping = {}
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):  # a complex key: pyyaml refuses an unhashable one
-            raise _NotATree
-        key = _tree(loader, key_node, seen, depth + 1)
-        mapping[key] = _tree(loader, value_node, seen, depth + 1)
-    return mapping
-
-
-@functools.cache
-def _builds_trees_as_safe_constructor(loader: type) -> bool:
-    """Whether `loader` constructs strings, sequences and mappings as SafeConstructor does (a variant may not)."""
-    from yaml.constructor import SafeConstructor
-
-    methods = ('construct_document', 'construct_object', 'construct_mapping', 'flatten_mapping', 'construct_scalar')
-    tags = (_STR, _SEQ, _MAP, *SCALAR_TAGS)
-    return all(getattr(loader, name) is getattr(SafeConstructor, name) for name in methods) and all(
-        loader.yaml_constructors.get(tag) is SafeConstructor.yaml_constructors[tag] for tag in tags
-    )
 
 
 def nesting_bound(text: str) -> int:
@@ -2029,37 +1725,119 @@ class ManifestSetting:
     comparable: bool = True  # False: the kubelet would refuse it, or it runs the apiserver in a way not read here
 
 
-def read_manifest(root: str, path: str) -> str | None:
-    """The text of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
+def read_manifest(root: str, path: str) -> bytes | None:
+    """The bytes of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
     Agent may not read counts as absent (nothing to compare with)."""
-    try:
-        text, _ = read_text_in_root(root, root, path)
-    except PermissionError:
-        return None
-    return text
+    content = read_file_in_root(root, root, path, CONFIG_FILE_SIZE, with_steps=False)
+    return None if content.problem == 'permission' else content.data
 
 
-def manifest_setting(text: str) -> ManifestSetting:
-    """What a static pod manifest's text sets for kube-apiserver. A manifest the kubelet would refuse to decode
+def manifest_setting(data: bytes | str) -> ManifestSetting:
+    """What a static pod manifest sets for kube-apiserver. A manifest the kubelet would refuse to decode
     (tests/test_manifest_oracle.py) sets nothing this check may compare or judge."""
-    if text.lstrip()[:1] == '{':
+    if isinstance(data, str):
+        data = data.encode()
+    is_json = data.decode('utf-8', 'replace').lstrip(GO_SPACES)[:1] == '{'
+    if is_json:  # Go's JSON decoding replaces invalid UTF-8 in strings with U+FFFD, as this decoding does
+        text = data.decode('utf-8', 'replace')
         document = as_mapping(_json_pod(text))
     else:
-        document = as_mapping(load_yaml(text))
+        text = yaml_text(data)
+        if text is None or _other_yaml_version(text):
+            return ManifestSetting(None, comparable=False)
+        document = as_mapping(load_yaml(text, first_document=True))
         if '<<' in text or _go_yaml_reads_otherwise(document):
-            document = as_mapping(load_yaml(text, _as_go_yaml_v2))
+            document = as_mapping(load_yaml(text, _as_go_yaml_v2, first_document=True))
     if document.get('apiVersion') != 'v1' or document.get('kind') != 'Pod' or _has_null_key(document):
         return ManifestSetting(None, comparable=False)
-    if '\\/' in text and text.lstrip()[:1] != '{':
+    if '\\/' in text and not is_json:
         return ManifestSetting(None, comparable=False)  # go-yaml v2 knows no `\/` escape (libyaml does)
     containers = as_mapping(document.get('spec')).get('containers') or []
     if not isinstance(containers, list) or not all(_decodes_as_container(c) for c in containers):
         return ManifestSetting(None, comparable=False)
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
-    arguments = apiserver_arguments(as_list(container.get('command')) + as_list(container.get('args')))
+    argv = expanded_argv(container)
+    arguments = None if argv is None else apiserver_arguments(argv)
     if arguments is None:
         return ManifestSetting(None, comparable=False)
     return ManifestSetting(effective_flags(arguments).get(CONTROL.flag))
+
+
+# What Go's unicode.IsSpace takes, where apimachinery's ToJSON looks for the `{` of a JSON file.
+GO_SPACES = '\t\n\v\f\r \x85\xa0\u1680' + ''.join(map(chr, range(0x2000, 0x200B))) + '\u2028\u2029\u202f\u205f\u3000'
+YAML_DIRECTIVE = re.compile(r'%YAML[ \t]+([0-9]+)\.([0-9]+)')
+
+
+def yaml_text(data: bytes) -> str | None:
+    """The characters go-yaml v2 reads from a file's bytes (reader.go, yaml_parser_determine_encoding): UTF-16 after
+    its byte order mark, UTF-8 otherwise; None where it refuses them (a Latin-1 byte, an overlong or surrogate
+    sequence: Python's strict decoders refuse exactly those). The characters YAML forbids (controls) are refused by
+    libyaml's reader when the loader reads the text, as by go-yaml's."""
+    try:
+        if data[:2] in (b'\xff\xfe', b'\xfe\xff'):
+            return data.decode('utf-16')
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError:
+        return None
+
+
+def _other_yaml_version(text: str) -> bool:
+    """A `%YAML` directive for another version than 1.1, which go-yaml v2 refuses (parserc.go,
+    yaml_parser_process_directives: "found incompatible YAML document") and libyaml reads as 1.2. Directives stand
+    before the first document's `---`, after blank and comment lines at most."""
+    for line in text.split('\n'):
+        if line.startswith('%'):
+            version = YAML_DIRECTIVE.match(line)
+            if version is not None and version.groups() != ('1', '1'):
+                return True
+        elif line.strip() and not line.lstrip().startswith('#'):
+            return False
+    return False
+
+
+def expanded_argv(container: Mapping) -> list[str] | None:
+    """The container's command and args as the kubelet runs them: `$(VAR)` expanded from the container's `env`
+    (kubernetes pkg/kubelet/container/helpers.go ExpandContainerCommandAndArgs, third_party/forked/golang/expansion
+    Expand); None when a reference names no variable set here by value (valueFrom, envFrom, a service link: the
+    kubelet may know it, the check cannot)."""
+    argv = as_list(container.get('command')) + as_list(container.get('args'))
+    if not any('$' in word for word in argv):
+        return argv
+    env: dict[str, str | None] = {}  # name -> value; None: not known here
+    for variable in _listed(container.get('env')):
+        if not isinstance(variable, Mapping) or not isinstance(variable.get('name'), str):
+            return None
+        value = variable.get('value')
+        known = variable.get('valueFrom') is None and isinstance(value, str | None)
+        env[variable['name']] = expand_references(value or '', env) if known else None
+    expanded = [expand_references(word, env) for word in argv]
+    return None if None in expanded else expanded
+
+
+def expand_references(text: str, env: Mapping[str, str | None]) -> str | None:
+    """`text` with `$(NAME)` replaced by NAME's value and `$$` by `$`, as Kubernetes' expansion.Expand does; None when
+    a reference's value is not known here, or `$` precedes a non-ASCII character (Go then splits its bytes)."""
+    out, i = [], 0
+    while i < len(text):
+        character = text[i]
+        if character != '$' or i + 1 == len(text):
+            out.append(character)
+            i += 1
+            continue
+        following = text[i + 1]
+        end = text.find(')', i + 2) if following == '(' else -1
+        if end >= 0:
+            value = env.get(text[i + 2 : end])
+            if value is None:  # not set by value: the kubelet may know it (a service link), or leave it as written
+                return None
+            out.append(value)
+            i = end + 1
+        elif not following.isascii():
+            return None
+        else:  # `$$` is `$`; `$(` with no `)` and `$x` stay as they are
+            out.append('$' if following == '$' else '$' + following)
+            i += 2
+    return ''.join(out)
 
 
 # The kubelet reads a static pod file as sigs.k8s.io/yaml's YAMLToJSON does (go-yaml v2 into interface{}, map keys
@@ -4674,7 +4452,6 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             version = self.settings.benchmark_version
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
-        self._process_table = ProcessTable()  # rescans look only at what changed
         self._credentials: dict[tuple[int, int], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
@@ -4686,7 +4463,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
-        self._manifest_texts: dict[str, tuple[str, ManifestSetting]] = {}  # path in a root -> its text, what it sets
+        self._manifest_texts: dict[str, tuple[bytes, ManifestSetting]] = {}  # path in a root -> its bytes, what it sets
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
@@ -4766,7 +4543,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return self._apiservers
 
     def _scan(self, procfs: str) -> None:
-        self._scan_result = self._process_table.scan(procfs)
+        self._scan_result = scan_processes(procfs)
         etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
         if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
             self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})

@@ -214,7 +214,12 @@ def start(
         'capabilities': list(capabilities),
     }
     try:
-        pid = os.posix_spawn(sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ)
+        # A process group of its own: when the caller's group is orphaned (its shell exits while it runs in the
+        # background), the kernel sends SIGHUP and SIGCONT to the stopped members of that group, which would kill the
+        # stand-in or run `sleep` with an apiserver's flags.
+        pid = os.posix_spawn(
+            sys.executable, [sys.executable, '-S', __file__, json.dumps(spec)], os.environ, setpgroup=0
+        )
         _, status = os.waitpid(pid, 0)
         if not os.WIFSTOPPED(status):
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1

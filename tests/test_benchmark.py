@@ -31,7 +31,14 @@ def test_benchmark_smoke_run_writes_results_and_chart(tmp_path, capsys):
         'first_vs_floor',
         'mean_of_40_vs_steady',
         'fresh_first_vs_floor',
+        'mean_of_40_vs_kube_bench',
     }
+    assert [target['target'] for target in results['targets']] == [
+        *(what for _, what in benchmark.TARGETS.values()),
+        'memory no worse than before',
+        'runtime package smaller',
+    ]
+    assert results['runtime_lines'] == benchmark.runtime_lines() > 0
     assert results['memory']['check_peak_rss_mb'] > 0
     assert (tmp_path / 'chart.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'processes: steady' in capsys.readouterr().out

@@ -1,24 +1,37 @@
-"""Rescans that look only at what changed, without missing what a full scan finds."""
+"""Discovery that real process lifecycles cannot fool: threads, exec in place, a pid counter moved back, pid reuse.
+
+Every scan lists /proc and reads each listed process's executable (process_table.py); these tests start real
+processes between two scans, as an apiserver's restart does, and count what the check then sees and does.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from datadog_checks.base import AgentCheck
-from datadog_checks.cis_kubernetes import process_table
-from datadog_checks.cis_kubernetes.process_table import FULL_SCAN_EVERY, ProcessTable
-from datadog_checks.cis_kubernetes.processes import ApiserverProcess
+from datadog_checks.base.stubs import datadog_agent as agent_stub
+from datadog_checks.cis_kubernetes import check as check_module
+from datadog_checks.cis_kubernetes.process_table import scan_processes
 from devtools import standin
-from tests.conftest import needs_standins
+from tests.conftest import as_unprivileged_user, needs_root, needs_separate_root, needs_standins
 
 SC = 'cis_kubernetes.apiserver.client_ca_file'
+PROCESSES = 'cis_kubernetes.apiserver.processes'
 APISERVER = '/usr/local/bin/kube-apiserver'
 NS_LAST_PID = '/proc/sys/kernel/ns_last_pid'
+THREADED_SOURCE = Path(__file__).parent / 'go' / 'threaded.go'
+THREADS = 9  # at least: eight goroutines locked to threads of their own, and main's
 
 
 def can_choose_pids() -> bool:
@@ -43,241 +56,284 @@ def next_pid_will_be(pid: int) -> None:
         f.write(str(pid - 1))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to create a PID namespace')
-def test_a_reused_pid_gets_a_new_proc_inode_on_this_kernel():
-    """The kernel fact the incremental rescan relies on, checked in a PID namespace of its own."""
-    script = textwrap.dedent(
-        """
-        import os, subprocess
-        def inode(pid):
-            return next(e.inode() for e in os.scandir('/proc') if e.name == str(pid))
-        first = subprocess.Popen(['sleep', '30'])
-        before = inode(first.pid)
-        first.kill(); first.wait()
-        with open('/proc/sys/kernel/ns_last_pid', 'w') as f:
-            f.write(str(first.pid - 1))
-        second = subprocess.Popen(['sleep', '30'])
-        after = inode(second.pid)
-        second.kill(); second.wait()
-        print(first.pid == second.pid, before != after)
-        """
-    )
-    result = subprocess.run(
-        ['unshare', '--pid', '--fork', '--mount-proc', sys.executable, '-c', script], capture_output=True, text=True
-    )
-    assert result.stdout.split() == ['True', 'True'], result.stderr
+def statuses(aggregator) -> list[int]:
+    return [sc.status for sc in aggregator.service_checks(SC)]
 
 
-# -- the table, on a procfs made of directories and links -----------------------------------------------------------
+# -- threads: /proc/<tid> resolves, /proc never lists it -----------------------------------------------------------
 
 
-def fake_process(procfs, pid: int, exe: str) -> None:
-    os.makedirs(f'{procfs}/{pid}', exist_ok=True)
-    link = f'{procfs}/{pid}/exe'
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(exe, link)
+@pytest.fixture(scope='module')
+def threaded_program(tmp_path_factory) -> str:
+    """A Go program with many threads, built as `kube-apiserver`."""
+    if shutil.which('go') is None:
+        pytest.skip('needs Go (Debian: golang-go), as .ci/run installs')
+    out = tmp_path_factory.mktemp('threaded')
+    env = {
+        **os.environ,
+        'GO111MODULE': 'off',
+        'CGO_ENABLED': '0',
+        'GOTOOLCHAIN': 'local',
+        'GOPATH': str(out / 'gopath'),
+        'GOCACHE': str(out / 'cache'),
+    }
+    program = out / 'kube-apiserver'
+    subprocess.run(['go', 'build', '-o', str(program), str(THREADED_SOURCE)], check=True, env=env)
+    os.chmod(out, 0o755)
+    return str(program)
 
 
-@pytest.fixture
-def fake_procfs(tmp_path, monkeypatch):
-    procfs = str(tmp_path / 'proc')
-    os.makedirs(procfs)
-    looked_at: list[str] = []
-    real_read_exe = process_table._read_exe
-
-    def read_exe(path, dir_fd):
-        looked_at.append(path.split('/')[0])
-        return real_read_exe(path, dir_fd=dir_fd)
-
-    def apiserver(procfs_path, pid):  # identity itself is tested elsewhere; here, what is looked at and when
-        return ApiserverProcess(pid=pid, start_ticks=0, name='kube-apiserver', args=())
-
-    monkeypatch.setattr(process_table, '_read_exe', read_exe)
-    monkeypatch.setattr(process_table, 'read_apiserver_process', apiserver)
-    return procfs, looked_at
+def start_threaded(program: str, argv: list[str]) -> subprocess.Popen:
+    process = subprocess.Popen(argv, executable=program, stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b'ready\n'
+    deadline = time.monotonic() + 30
+    while len(os.listdir(f'/proc/{process.pid}/task')) < THREADS:  # the runtime starts them as the goroutines run
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f'the Go program started fewer than {THREADS} threads')
+        time.sleep(0.01)
+    return process
 
 
-def scanned(procfs: str) -> ProcessTable:
-    """A table past its first scan and the first listing after it: the first scan lists /proc without inodes (a
-    third cheaper), so the first listing that compares them looks at every process once."""
-    table = ProcessTable()
-    table.scan(procfs)
-    table.scan(procfs)
-    return table
-
-
-def test_the_first_listing_after_the_first_scan_looks_at_everything_once(fake_procfs):
-    procfs, looked_at = fake_procfs
-    for pid in range(1, 201):
-        fake_process(procfs, pid, '/usr/bin/sleep')
-    table = ProcessTable()
-    counts = []
-    for _ in range(3):
-        looked_at.clear()
-        table.scan(procfs)
-        counts.append(len(looked_at))
-    assert counts == [200, 200, 0]
-    assert set(table._quiet.values()) == {os.stat(f'{procfs}/{pid}').st_ino for pid in range(1, 201)}
-
-
-def test_rescan_looks_only_at_processes_it_has_not_seen(fake_procfs):
-    procfs, looked_at = fake_procfs
-    for pid in range(1, 201):
-        fake_process(procfs, pid, '/usr/bin/sleep')
-    table = scanned(procfs)
-    looked_at.clear()
-    fake_process(procfs, 500, APISERVER)
-    scan = table.scan(procfs)
-    assert looked_at == ['500'] and [p.pid for p in scan.apiservers] == [500]
-
-
-def test_a_process_whose_proc_directory_changed_is_looked_at_again(fake_procfs):
-    """A pid reused by a new process has a new /proc/<pid> inode (the kernel fact above): here, a new directory."""
-    procfs, looked_at = fake_procfs
-    fake_process(procfs, 7, '/usr/bin/sleep')
-    table = scanned(procfs)
-    os.unlink(f'{procfs}/7/exe')
-    os.rmdir(f'{procfs}/7')
-    os.makedirs(f'{procfs}/spare')  # keeps the old inode number from being handed out again at once
-    fake_process(procfs, 7, APISERVER)
-    looked_at.clear()
-    assert [p.pid for p in table.scan(procfs).apiservers] == [7]
-    assert looked_at == ['7']
-
-
-def test_exec_wrappers_and_candidates_are_looked_at_at_every_scan(fake_procfs):
-    procfs, looked_at = fake_procfs
-    fake_process(procfs, 10, '/bin/sh')  # `sh -c "exec kube-apiserver ..."`: same pid, same directory after exec
-    fake_process(procfs, 11, '/usr/bin/sleep')
-    table = scanned(procfs)
-    fake_process(procfs, 10, APISERVER)  # the exec
-    looked_at.clear()
-    assert [p.pid for p in table.scan(procfs).apiservers] == [10]
-    assert looked_at == ['10']
-
-
-def test_every_few_scans_everything_is_looked_at_again(fake_procfs):
-    procfs, looked_at = fake_procfs
-    for pid in (1, 2, 3):
-        fake_process(procfs, pid, '/usr/bin/sleep')
-    table = ProcessTable()
-    counts = []
-    for _ in range(2 * FULL_SCAN_EVERY + 1):
-        looked_at.clear()
-        table.scan(procfs)
-        counts.append(len(looked_at))
-    assert counts == [3, 3] + [0] * (FULL_SCAN_EVERY - 2) + [3] + [0] * (FULL_SCAN_EVERY - 1) + [3]
-
-
-def test_a_process_that_exits_is_forgotten(fake_procfs):
-    procfs, looked_at = fake_procfs
-    fake_process(procfs, 5, '/usr/bin/sleep')
-    table = scanned(procfs)
-    assert table._quiet
-    os.unlink(f'{procfs}/5/exe')
-    os.rmdir(f'{procfs}/5')
-    table.scan(procfs)
-    assert table._quiet == {}
-
-
-# -- in the check, with real processes ---------------------------------------------------------------------------------
-
-
-def counters_now() -> process_table.PidCounters:
-    fd = os.open('/proc', os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        return process_table.pid_counters(fd)
-    finally:
-        os.close(fd)
-
-
-def count_listings(monkeypatch) -> list[str]:
-    """The listings of /proc the table makes from now on, with inodes or without."""
-    listings = []
-    for name in ('_listing', '_pids'):
-        real = getattr(process_table, name)
-        monkeypatch.setattr(process_table, name, lambda fd, name=name, real=real: listings.append(name) or real(fd))
-    return listings
-
-
-@pytest.mark.parametrize(
-    'before, now, pids',
-    [
-        ((100, 1000, 4194304), (105, 1007, 4194304), [101, 102, 103, 104, 105]),
-        ((100, 1000, 4194304), (100, 1000, 4194304), []),
-        ((4194302, 1000, 4194304), (301, 1004, 4194304), [4194303, *range(1, 302)]),  # wrapped
-        ((100, 1000, 4194304), (105, 1000 + process_table.MAX_NEW_PIDS + 1, 4194304), None),  # too many forks
-        ((100, 1000, 4194304), (105, 999, 4194304), None),  # the fork counter went back: not the same boot
-        ((100, 1000, 1024), (105, 1007, 1024), None),  # pid_max too small to rule out a full cycle
-        (None, (105, 1007, 4194304), None),
-    ],
-)
-def test_pids_handed_out_since_the_last_scan(before, now, pids):
-    before = before and process_table.PidCounters(*before)
-    got = process_table.pids_handed_out(before, process_table.PidCounters(*now))
-    assert (None if got is None else list(got)) == pids
-
-
-@needs_standins
-@pytest.mark.skipif(counters_now() is None, reason='/proc shows another PID namespace than this process')
-def test_a_new_apiserver_is_found_without_listing_proc(make_check, dd_run_check, aggregator, monkeypatch):
-    check = make_check({'rescan_every': 1})
-    dd_run_check(check)  # the first, full scan
-    dd_run_check(check)
-    listings = count_listings(monkeypatch)
-    apiserver = standin.start([APISERVER, '--client-ca-file='])
-    try:
-        aggregator.reset()
-        dd_run_check(check)
-        assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.CRITICAL]
-        assert listings == []  # found among the pids handed out since the last scan
-    finally:
-        apiserver.stop()
-
-
-@needs_standins
-@needs_pid_choice
-def test_an_apiserver_that_reuses_a_pid_after_the_pids_wrap_is_found_at_the_next_rescan(
-    make_check, dd_run_check, aggregator, monkeypatch
+@needs_standins  # the check's stand-in machinery works here: ptrace and /proc are as a node's
+def test_a_threaded_apiserver_started_between_two_scans_is_counted_once_and_probed_once(
+    threaded_program, make_check, dd_run_check, aggregator, monkeypatch
 ):
-    pid_max = counters_now().pid_max
-    next_pid_will_be(pid_max - 1)  # at the top, so that the pids wrap between two scans as they do on a busy node
-    quiet = standin.start(['/usr/bin/idle-daemon'], program='idle-daemon')
+    """Before: the scans after the first looked at every pid handed out since the last one, threads included, and
+    judged and probed each thread of a Go apiserver as an apiserver of its own."""
+    probed = []
+    real_probe = check_module.probe_apiserver
+
+    def probe(procfs, process, **kwargs):
+        probed.append(process.pid)
+        return real_probe(procfs, process, **kwargs)
+
+    monkeypatch.setattr(check_module, 'probe_apiserver', probe)
     check = make_check({'rescan_every': 1})
-    dd_run_check(check)  # the first, full scan
     dd_run_check(check)
-    listings = count_listings(monkeypatch)
-    apiserver = standin.start([APISERVER, '--client-ca-file='])
+    dd_run_check(check)  # two scans before it starts, as an apiserver restarting after the Agent
+    apiserver = start_threaded(
+        threaded_program, [APISERVER, '--etcd-servers=https://127.0.0.1:2379', '--client-ca-file=']
+    )
     try:
-        assert apiserver.pid < quiet.pid  # handed out after the wrap
         aggregator.reset()
         dd_run_check(check)
-        assert [sc.status for sc in aggregator.service_checks(SC)] == [AgentCheck.CRITICAL]
-        assert listings == []  # among the pids handed out since, across the wrap
+        assert len(os.listdir(f'/proc/{apiserver.pid}/task')) >= THREADS
+        assert [m.value for m in aggregator.metrics(PROCESSES)] == [1]
+        assert probed == [apiserver.pid]
+        (service_check,) = aggregator.service_checks(SC)
+        assert service_check.status == AgentCheck.CRITICAL and 'more apiserver' not in service_check.message
     finally:
-        apiserver.stop()
-        quiet.stop()
+        apiserver.kill()
+        apiserver.wait()
+        apiserver.stdout.close()
+
+
+# -- exec in place: the same pid and /proc/<pid>, another program -------------------------------------------------
+
+# A launcher that execs kube-apiserver in the pid it has, as runc init, crun, systemd's forked child and the snap
+# chain do. Traced by the test, it stops right after the exec, before the stand-in's first instruction (devtools/
+# standin.py says why).
+LAUNCHER = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    libc = ctypes.CDLL(None)
+    libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    os.read(0, 1)  # until the test says so
+    libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME
+    os.execv(sys.argv[1], sys.argv[2:])
+    """
+)
+
+
+def start_launcher(directory: Path, argv: list[str]) -> tuple[int, int]:
+    """(pid, the fd that tells it to exec) of a process named `runc` that will exec `argv` as kube-apiserver."""
+    os.symlink(os.path.realpath(sys.executable), directory / 'runc')
+    shutil.copy(shutil.which('sleep') or '/bin/sleep', directory / 'kube-apiserver')
+    directory.chmod(0o755)
+    read_end, write_end = os.pipe()
+    launcher = [str(directory / 'runc'), '-S', '-c', LAUNCHER, str(directory / 'kube-apiserver'), *argv]
+    try:
+        pid = os.posix_spawn(launcher[0], launcher, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0)])
+    finally:
+        os.close(read_end)
+    return pid, write_end
+
+
+def let_it_exec(pid: int, tell: int) -> None:
+    os.write(tell, b'x')
+    os.close(tell)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSTOPPED(status), status  # stopped at the exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.ptrace(standin.PTRACE_DETACH, pid, None, ctypes.c_void_p(signal.SIGSTOP)) == 0
+
+
+def test_a_launcher_seen_by_a_scan_that_execs_kube_apiserver_in_place_is_judged_within_rescan_every_runs(
+    tmp_path, make_check, dd_run_check, aggregator
+):
+    """Before: a process seen as anything but a candidate or a known wrapper was set aside until the full pass every
+    tenth scan (25 minutes at the default interval)."""
+    rescan_every = 3
+    pid, tell = start_launcher(tmp_path, [APISERVER, '--client-ca-file='])
+    try:
+        check = make_check({'rescan_every': rescan_every})
+        dd_run_check(check)  # the scan sees the launcher
+        assert statuses(aggregator) == []
+        inode = os.stat(f'/proc/{pid}').st_ino
+        let_it_exec(pid, tell)
+        assert os.readlink(f'/proc/{pid}/exe') == str(tmp_path / 'kube-apiserver')
+        assert os.stat(f'/proc/{pid}').st_ino == inode  # the same process directory: only its executable changed
+        for _ in range(rescan_every):
+            dd_run_check(check)
+        assert statuses(aggregator) == [AgentCheck.CRITICAL]
+    finally:
+        standin.StandIn(pid=pid, argv=()).stop()
+
+
+# -- the kernel's pid counter moved back, pids reused -------------------------------------------------------------
+
+
+def count_proc_lookups(monkeypatch) -> list[str]:
+    """Every readlink, stat and open from now on: a scan's cost, counted in calls rather than timed."""
+    calls = []
+    for name in ('readlink', 'stat', 'open'):
+        real = getattr(os, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, counted)
+    return calls
 
 
 @needs_standins
 @needs_pid_choice
-def test_a_pid_chosen_by_a_privileged_process_is_found_at_the_next_full_pass(make_check, dd_run_check, aggregator):
-    """ns_last_pid (or clone3's set_tid), as checkpoint/restore uses it, can hand out a pid the counters do not show:
-    the full pass every FULL_SCAN_EVERY scans finds it."""
+def test_a_pid_counter_moved_back_costs_one_ordinary_scan(make_check, dd_run_check, aggregator, monkeypatch):
+    """Checkpoint/restore tools write ns_last_pid. Before: a counter moved back read as the pids wrapping all the way
+    round, and the next scan looked up every pid up to pid_max (15.8 s and 179 MB on a node with pid_max 4194304)."""
+    next_pid_will_be(20000)
+    standin.start(['/usr/bin/idle-daemon'], program='idle-daemon').stop()
+    check = make_check({'rescan_every': 1})
+    dd_run_check(check)
+    dd_run_check(check)
+    next_pid_will_be(1000)  # moved back, as a restore does
+    apiserver = standin.start([APISERVER, '--client-ca-file='])
+    try:
+        assert apiserver.pid < 20000
+        listed = sum(name.isdigit() for name in os.listdir('/proc'))
+        aggregator.reset()
+        calls = count_proc_lookups(monkeypatch)
+        dd_run_check(check)
+        monkeypatch.undo()
+        assert statuses(aggregator) == [AgentCheck.CRITICAL]
+        assert len(calls) <= 3 * listed + 200, f'{len(calls)} lookups for {listed} processes'
+    finally:
+        apiserver.stop()
+
+
+@needs_standins
+@needs_pid_choice
+def test_an_apiserver_that_reuses_the_pid_of_a_process_seen_before_is_found_at_the_next_scan(
+    make_check, dd_run_check, aggregator
+):
     quiet = standin.start(['/usr/bin/idle-daemon'], program='idle-daemon')
     check = make_check({'rescan_every': 1})
-    dd_run_check(check)  # the first, full scan: the idle daemon is seen and set aside
-    assert aggregator.service_checks(SC) == []
+    dd_run_check(check)  # the scan sees the idle daemon
+    assert statuses(aggregator) == []
     pid = quiet.pid
     quiet.stop()
     next_pid_will_be(pid)
     apiserver = standin.start([APISERVER, '--client-ca-file='])
     try:
         assert apiserver.pid == pid
-        aggregator.reset()
-        for _ in range(FULL_SCAN_EVERY):
-            dd_run_check(check)
-        assert AgentCheck.CRITICAL in [sc.status for sc in aggregator.service_checks(SC)]
+        dd_run_check(check)
+        assert statuses(aggregator) == [AgentCheck.CRITICAL]
     finally:
         apiserver.stop()
+
+
+# -- names: a link, a renamed build, a hidden executable ------------------------------------------------------------
+
+
+@needs_standins
+@needs_root
+def test_kube_apiserver_exec_d_through_a_link_to_another_name_is_found_by_root_and_unprivileged_agents():
+    """comm is the link's name, /proc/<pid>/exe the target's: before, a root Agent judged the process by its
+    executable's name alone and never looked closer, while an unprivileged one (no readlink) read its comm."""
+    apiserver = standin.start([APISERVER, '--client-ca-file='], program='kube-apiserver', exe='apiserver-v1.31.2')
+    try:
+        as_root = [p.pid for p in scan_processes('/proc').apiservers]
+        unprivileged = as_unprivileged_user(lambda: [p.pid for p in scan_processes('/proc').apiservers])
+    finally:
+        apiserver.stop()
+    assert as_root == unprivileged == [apiserver.pid]
+
+
+@needs_separate_root  # stand-ins in one root share one executable file
+def test_processes_of_a_multi_call_executable_are_each_judged_by_their_own_name(tmp_path):
+    """One executable under several names (busybox, hyperkube's links): the first process names it otherwise than its
+    file, so every process of it is named by its own comm."""
+    other = standin.start(['sh', '-c', 'true'], program='sh', exe='multicall', root=str(tmp_path))
+    apiserver = standin.start(
+        [APISERVER, '--client-ca-file='], program='kube-apiserver', exe='multicall', root=str(tmp_path)
+    )
+    try:
+        found = [p.pid for p in scan_processes('/proc').apiservers]
+    finally:
+        apiserver.stop()
+        other.stop()
+    assert found == [apiserver.pid]
+
+
+@needs_standins
+def test_a_renamed_build_is_judged_and_the_healthcheck_sidecar_beside_it_is_not(make_check, dd_run_check, aggregator):
+    """kind's documented hot swap of /usr/local/bin/kube-apiserver-custom (comm `kube-apiserver-`) beside kops's
+    kube-apiserver-healthcheck (comm `kube-apiserver-` too): what each runs as, its flags, tells them apart."""
+    custom = standin.start(
+        ['/usr/local/bin/kube-apiserver-custom', '--etcd-servers=https://127.0.0.1:2379', '--client-ca-file='],
+        program='kube-apiserver-custom',
+    )
+    sidecar = standin.start(
+        ['/usr/bin/kube-apiserver-healthcheck', '--ca-cert=/secrets/ca.crt', '--client-cert=/secrets/client.crt'],
+        program='kube-apiserver-healthcheck',
+    )
+    try:
+        check = make_check()
+        dd_run_check(check)
+        found = [p.pid for p in scan_processes('/proc').apiservers]
+    finally:
+        custom.stop()
+        sidecar.stop()
+    assert found == [custom.pid]
+    assert [m.value for m in aggregator.metrics(PROCESSES)] == [1]
+    assert statuses(aggregator) == [AgentCheck.CRITICAL]
+
+
+# -- what is read of a candidate, and through what ------------------------------------------------------------------
+
+
+@needs_standins
+def test_a_candidates_name_command_line_and_parent_are_read_through_psutil_at_the_agents_procfs_path(
+    make_check, dd_run_check, aggregator, monkeypatch, tmp_path
+):
+    """The Agent's procfs_path (here a link to /proc, as /host/proc is a mount of the host's) is where psutil reads."""
+    procfs = tmp_path / 'host-proc'
+    procfs.symlink_to('/proc')
+    agent_stub._config['procfs_path'] = str(procfs)
+    read = []
+    real_cmdline = psutil.Process.cmdline
+
+    def cmdline(self):
+        read.append((self.pid, psutil.PROCFS_PATH))
+        return real_cmdline(self)
+
+    monkeypatch.setattr(psutil.Process, 'cmdline', cmdline)
+    apiserver = standin.start([APISERVER, '--client-ca-file='])
+    try:
+        dd_run_check(make_check())
+    finally:
+        apiserver.stop()
+    assert (apiserver.pid, str(procfs)) in read
+    assert statuses(aggregator) == [AgentCheck.CRITICAL]

@@ -5,8 +5,8 @@ decodes a v1 Pod from the JSON; a file that starts with `{` is decoded as JSON d
 pyyaml on libyaml. For a corpus of manifests (the real kubeadm one, those tests/test_distributions.py builds, and
 about two thousand seeded variants in every YAML style the kubelet takes: block and flow, quoting and escapes, comments,
 CRLF, a BOM, document markers, anchors, aliases and merge keys, tabs after colons, repeated keys, several containers,
-`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more in kubeadm's block style (which
-distributions/block_yaml.py reads without libyaml), each document goes through Go once and through the check once:
+`args` only, wrappers, long lines, non-ASCII, JSON), and 600 more in kubeadm's block style, each document goes
+through Go once and through the check once:
 
 - where the kubelet decodes the Pod, the check's `manifest_setting` must be what the check's own helpers (container
   choice, `apiserver_arguments`, `effective_flags`) make of the containers Go decoded;
@@ -23,6 +23,7 @@ import base64
 import collections
 import json
 import random
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass, field
@@ -35,7 +36,6 @@ from hypothesis import strategies as st
 
 from datadog_checks.base import AgentCheck
 from datadog_checks.cis_kubernetes.control import CONTROL
-from datadog_checks.cis_kubernetes.distributions.block_yaml import NOT_BLOCK, read_block_yaml
 from datadog_checks.cis_kubernetes.distributions.manifests import (
     ManifestSetting,
     apiserver_arguments,
@@ -43,18 +43,17 @@ from datadog_checks.cis_kubernetes.distributions.manifests import (
 )
 from datadog_checks.cis_kubernetes.flags import effective_flags
 from devtools import certs
-from tests.conftest import build_go_oracle, write
+from tests.conftest import build_go_oracle, needs_standins, write
 from tests.test_distributions import CA_FLAG, COMMON, MANIFEST, SC, manifest, wrapped_manifest
 
 ORACLE_SOURCE = Path(__file__).resolve().parent / 'oracle' / 'manifest_oracle.go'
 KUBEADM_MANIFEST = (Path(__file__).parent / 'data' / 'manifests' / 'kubeadm-kube-apiserver.yaml').read_text()
 NOT_COMPARABLE = ManifestSetting(None, comparable=False)
 GENERATED = 2000
-PLAIN_BLOCK_GENERATED = 600  # in kubeadm's block style: block_yaml.py reads many of them without libyaml
+PLAIN_BLOCK_GENERATED = 600  # in kubeadm's block style, the commonest manifest
 
 # Files the kubelet decodes that the check declines to read (not comparable): never a different reading.
 CONSERVATIVE = {
-    'multi_document': 'go-yaml v2 Unmarshal reads the first document and ignores the rest; pyyaml refuses the file',
     'unknown_tag': 'go-yaml v2 reads `!custom value` as the string; pyyaml safe loading refuses the tag',
     'null_in_command': 'a null among the strings decodes to "" in Go; the check does not guess it',
     'null_container': 'a null container decodes to one without a name (which the kubelet validation then refuses)',
@@ -76,8 +75,10 @@ class Oracle:
     def __init__(self, binary: str):
         self.binary = binary
 
-    def read(self, texts: list[str]) -> list[dict]:
-        lines = ''.join(json.dumps(base64.b64encode(t.encode('utf-8')).decode()) + '\n' for t in texts)
+    def read(self, texts: list[str | bytes]) -> list[dict]:
+        """What the kubelet makes of each file: `texts` as they are written (str, in UTF-8) or their bytes."""
+        raw = [t if isinstance(t, bytes) else t.encode('utf-8') for t in texts]
+        lines = ''.join(json.dumps(base64.b64encode(r).decode()) + '\n' for r in raw)
         output = subprocess.run([self.binary], input=lines, capture_output=True, text=True, check=True)
         answers = [json.loads(line) for line in output.stdout.splitlines()]
         assert len(answers) == len(texts)
@@ -89,10 +90,13 @@ def oracle(tmp_path_factory):
     return Oracle(build_go_oracle(tmp_path_factory, ORACLE_SOURCE, 'gopkg.in/yaml.v2', 'golang-gopkg-yaml.v2-dev'))
 
 
+def chosen(containers: list[dict]) -> dict:
+    return next((c for c in containers if c['name'] == 'kube-apiserver'), containers[0] if containers else {})
+
+
 def reading_of(containers: list[dict]) -> ManifestSetting:
-    """What the check's own helpers make of the containers as the kubelet decoded them."""
-    container = next((c for c in containers if c['name'] == 'kube-apiserver'), containers[0] if containers else {})
-    arguments = apiserver_arguments((container.get('command') or []) + (container.get('args') or []))
+    """What the check's own helpers make of the containers as the kubelet decoded them and expanded their $(VAR)."""
+    arguments = apiserver_arguments(chosen(containers).get('expanded') or [])
     if arguments is None:
         return NOT_COMPARABLE
     return ManifestSetting(effective_flags(arguments).get(CONTROL.flag))
@@ -336,8 +340,7 @@ def container(rng: random.Random, name: str, command: list, args: list) -> Pairs
 
 
 def generated(rng: random.Random, plain_block: bool = False) -> Document:
-    """A manifest with one hazard at most; `plain_block`: in kubeadm's block style (Writer), which
-    distributions/block_yaml.py may read without libyaml."""
+    """A manifest with one hazard at most; `plain_block`: in kubeadm's block style (Writer)."""
     hazards: set[str] = set()
     paths = ASCII_CA_PATHS if plain_block else CA_PATHS
     command, args = apiserver_argv(rng, paths)
@@ -544,6 +547,14 @@ def corpus() -> list[Document]:
 # -- the comparison --------------------------------------------------------------------------------------------------
 
 
+def expansion_unknown(answer: dict) -> bool:
+    """The kubelet expands a reference the check cannot (a variable not set by value in the manifest: it may be a
+    service link), or a `$` before a non-ASCII character, whose bytes Go's expansion splits."""
+    container = chosen(answer['containers'])
+    words = (container.get('command') or []) + (container.get('args') or [])
+    return container.get('unresolved', False) or any(re.search('\\$[^\\x00-\\x7f]', word) for word in words)
+
+
 def compare(oracle: Oracle, documents: list[Document]):
     answers = oracle.read([d.text for d in documents])
     outcomes = collections.Counter()
@@ -554,7 +565,7 @@ def compare(oracle: Oracle, documents: list[Document]):
             expected = reading_of(answer['containers'])
             if ours == expected:
                 outcomes['agree', 'accepted', *sorted(document.hazards)] += 1
-            elif ours == NOT_COMPARABLE and document.hazards & CONSERVATIVE.keys():
+            elif ours == NOT_COMPARABLE and (document.hazards & CONSERVATIVE.keys() or expansion_unknown(answer)):
                 outcomes['declined', 'accepted', *sorted(document.hazards)] += 1
             else:
                 unexplained.append((document, 'kubelet decodes', expected, ours))
@@ -578,17 +589,6 @@ def test_the_check_reads_every_manifest_as_the_kubelet_decodes_it(oracle):
     assert compared > len(documents) * 0.5, outcomes
     for hazard in HAZARDS:  # each shape the generator makes, often enough to matter
         assert sum(n for key, n in outcomes.items() if hazard in key[2:]) >= 15, (hazard, outcomes)
-
-
-def test_the_comparison_covers_manifests_read_without_libyaml():
-    """block_yaml.py reads documents in plain block style line by line: hundreds of the corpus's manifests are read
-    that way, so the comparison with the kubelet above holds for its readings too."""
-    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-    by_block_reader = [d for d in corpus() if read_block_yaml(d.text, loader) is not NOT_BLOCK]
-    assert len(by_block_reader) > PLAIN_BLOCK_GENERATED // 3
-    assert {'repeated_key', 'both_non_string', 'go_only_non_string', 'scalar_command'} <= {
-        hazard for d in by_block_reader for hazard in d.hazards
-    }
 
 
 HAZARDS = [
@@ -706,13 +706,13 @@ EXAMPLES = [
         ManifestSetting(CA),
         ManifestSetting(CA),
     ),
-    # The kubelet runs these; the check declines to read them (CONSERVATIVE): not comparable, never another value.
     (
-        'two documents: go-yaml v2 reads the first',
+        'two documents: go-yaml v2 reads the first, and so does the check',
         POD + f'    command: [kube-apiserver, --client-ca-file={CA}]\n---\nkind: Other\n',
-        NOT_COMPARABLE,
+        ManifestSetting(CA),
         ManifestSetting(CA),
     ),
+    # The kubelet runs these; the check declines to read them (CONSERVATIVE): not comparable, never another value.
     (
         'an unknown tag: a string to go-yaml v2',
         POD + f'    command: [kube-apiserver, !custom --client-ca-file={CA}]\n',
@@ -814,3 +814,136 @@ def test_a_manifest_the_kubelet_refuses_is_not_judged_as_the_nodes_setting(
     assert sc.status == status, sc.message
     if status == AgentCheck.UNKNOWN:
         assert 'refuse to decode' in sc.message
+
+
+# -- the file's bytes, and the words the kubelet runs ----------------------------------------------------------------
+
+MANIFEST_TEXT = POD + f'    command: [kube-apiserver, --client-ca-file={CA}]\n'
+WITH_ENV = POD + '    command: [kube-apiserver, "--client-ca-file=$(CA_FILE)"]\n    env:\n'
+# (what, the file's bytes, what the check reads, what the kubelet decodes (REFUSED, or the check's helpers' reading of
+# what it runs as the oracle expands it: a reference to a variable not set by value is left as written there))
+BYTE_EXAMPLES = [
+    ('a Latin-1 comment', MANIFEST_TEXT.encode() + b'# caf\xe9\n', NOT_COMPARABLE, REFUSED),
+    (
+        'a Latin-1 byte in the path',
+        MANIFEST_TEXT.replace('ca.crt', 'c\xe9.crt').encode('latin-1'),
+        NOT_COMPARABLE,
+        REFUSED,
+    ),
+    ('an overlong sequence', MANIFEST_TEXT.encode() + b'# \xc0\xaf\n', NOT_COMPARABLE, REFUSED),
+    ('an encoded surrogate', MANIFEST_TEXT.encode() + b'# \xed\xa0\x80\n', NOT_COMPARABLE, REFUSED),
+    ('a sequence cut at the end', MANIFEST_TEXT.encode() + b'# \xe2\x82', NOT_COMPARABLE, REFUSED),
+    ('a %YAML 1.2 directive', b'%YAML 1.2\n---\n' + MANIFEST_TEXT.encode(), NOT_COMPARABLE, REFUSED),
+    ('a %YAML 1.1 directive', b'%YAML 1.1\n---\n' + MANIFEST_TEXT.encode(), ManifestSetting(CA), ManifestSetting(CA)),
+    ('a trailing ---', MANIFEST_TEXT.encode() + b'---\n', ManifestSetting(CA), ManifestSetting(CA)),
+    ('a second document', MANIFEST_TEXT.encode() + b'---\nkind: Other\n', ManifestSetting(CA), ManifestSetting(CA)),
+    ('a second document that is no YAML', MANIFEST_TEXT.encode() + b'---\n[', ManifestSetting(CA), ManifestSetting(CA)),
+    ('UTF-16LE with its BOM', MANIFEST_TEXT.encode('utf-16'), ManifestSetting(CA), ManifestSetting(CA)),
+    (
+        'UTF-16BE with its BOM',
+        b'\xfe\xff' + MANIFEST_TEXT.encode('utf-16-be'),
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    ('UTF-16 without a BOM', MANIFEST_TEXT.encode('utf-16-le'), NOT_COMPARABLE, REFUSED),
+    ('a UTF-8 BOM', b'\xef\xbb\xbf' + MANIFEST_TEXT.encode(), ManifestSetting(CA), ManifestSetting(CA)),
+    (
+        'invalid UTF-8 in a JSON string (U+FFFD to Go)',
+        b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "caf\xe9"}, "spec": {"containers": [{"name": '
+        + f'"kube-apiserver", "command": ["kube-apiserver", "--client-ca-file={CA}"]}}]}}}}'.encode(),
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    (
+        '$(VAR) set in env',
+        (WITH_ENV + f'    - name: CA_FILE\n      value: {CA}\n').encode(),
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    (
+        '$(VAR) set from an earlier variable',
+        (
+            WITH_ENV
+            + '    - name: PKI\n      value: /etc/kubernetes/pki\n    - name: CA_FILE\n      value: $(PKI)/ca.crt\n'
+        ).encode(),
+        ManifestSetting(CA),
+        ManifestSetting(CA),
+    ),
+    (
+        '$(VAR) set from a field (valueFrom)',
+        (WITH_ENV + '    - name: CA_FILE\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n').encode(),
+        NOT_COMPARABLE,
+        ManifestSetting('$(CA_FILE)'),
+    ),
+    (
+        '$(VAR) set nowhere in the manifest',
+        (WITH_ENV + '    - name: OTHER\n      value: x\n').encode(),
+        NOT_COMPARABLE,
+        ManifestSetting('$(CA_FILE)'),
+    ),
+    (
+        '$$ is one $',
+        (POD + '    command: [kube-apiserver, "--client-ca-file=/etc/$$(x)/ca.crt"]\n').encode(),
+        ManifestSetting('/etc/$(x)/ca.crt'),
+        ManifestSetting('/etc/$(x)/ca.crt'),
+    ),
+    (
+        '$ before anything else, and $( with no )',
+        (POD + '    command: [kube-apiserver, "--client-ca-file=/etc/$x/$(y.crt"]\n').encode(),
+        ManifestSetting('/etc/$x/$(y.crt'),
+        ManifestSetting('/etc/$x/$(y.crt'),
+    ),
+]
+
+
+@pytest.mark.parametrize(('what', 'data', 'check', 'kubelet'), BYTE_EXAMPLES, ids=[e[0] for e in BYTE_EXAMPLES])
+def test_a_manifest_is_read_from_its_bytes_and_expanded_as_the_kubelet_does(what, data, check, kubelet):
+    """Without Go: what the check makes of each file. Before, bytes were decoded with U+FFFD for what is not UTF-8,
+    a second document or a trailing `---` made the file unreadable, and $(VAR) was read as written."""
+    assert manifest_setting(data) == check
+
+
+def test_each_byte_and_expansion_example_is_what_the_kubelet_decodes(oracle):
+    answers = oracle.read([data for _, data, _, _ in BYTE_EXAMPLES])
+    for (what, _, check, kubelet), answer in zip(BYTE_EXAMPLES, answers, strict=True):
+        decoded = reading_of(answer['containers']) if answer['ok'] else REFUSED
+        assert decoded == kubelet, (what, answer)
+        assert check in (kubelet, NOT_COMPARABLE), what  # the check never reads another value
+        assert check == kubelet or kubelet == REFUSED or expansion_unknown(answer), what  # declined only if unknown
+
+
+@pytest.mark.parametrize(
+    ('data', 'status'),
+    [
+        (MANIFEST_TEXT.encode(), AgentCheck.OK),
+        (MANIFEST_TEXT.encode() + b'# caf\xe9\n', AgentCheck.UNKNOWN),
+        (b'%YAML 1.2\n---\n' + MANIFEST_TEXT.encode(), AgentCheck.UNKNOWN),
+        (MANIFEST_TEXT.replace(CA, '$(CA_FILE)').encode(), AgentCheck.UNKNOWN),
+    ],
+    ids=['UTF-8: the kubelet runs it', 'a Latin-1 comment: refused', 'YAML 1.2: refused', 'an unknown $(VAR)'],
+)
+def test_a_manifest_the_kubelet_cannot_decode_or_expand_is_never_judged_ok(
+    data, status, make_check, dd_run_check, aggregator, workdir
+):
+    """No apiserver or kubelet visible: the manifest is the only evidence."""
+    host = f'{workdir}/host'
+    write(f'{host}{CA}', certs.valid_ca())
+    write(f'{host}{MANIFEST}', data)
+    dd_run_check(make_check({'host_root': host}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == status, sc.message
+
+
+@needs_standins
+def test_a_running_apiserver_matches_a_manifest_naming_its_ca_through_an_env_variable(
+    make_check, dd_run_check, aggregator, apiservers, workdir
+):
+    """The kubelet ran the apiserver with $(CA_FILE) expanded: before, the check compared the literal text with the
+    running value and warned of a drift that was not there."""
+    ca = write(f'{workdir}/pki/ca.crt', certs.valid_ca())
+    text = WITH_ENV + f'    - name: CA_FILE\n      value: {ca}\n'
+    write(f'{workdir}/host{MANIFEST}', text.encode())
+    apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}', '--tls-cert-file=/etc/kubernetes/pki/x.crt'])
+    dd_run_check(make_check({'host_root': f'{workdir}/host'}))
+    (sc,) = aggregator.service_checks(SC)
+    assert sc.status == AgentCheck.OK and 'kube_distribution:kubeadm' in sc.tags

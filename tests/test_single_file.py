@@ -24,7 +24,6 @@ SC = 'cis_kubernetes.apiserver.client_ca_file'
 # Steps that compute on data they are given: no system calls, no Agent.
 PURE_MODULES = {
     'control',
-    'distributions.block_yaml',
     'flags',
     'scrubbing',
     'der',

@@ -4,7 +4,6 @@ with libyaml's parser as the Agent itself uses it, and never a crash of the inte
 from __future__ import annotations
 
 import datetime
-import functools
 import os
 import subprocess
 import sys
@@ -141,15 +140,15 @@ def test_generated_documents_read_alike(document, style):
 def spy_loaders(monkeypatch) -> list[type]:
     """The class of each loader load_yaml reads a document with."""
     loaders = []
-    real_document = setting._document
-    monkeypatch.setattr(setting, '_document', lambda loader: loaders.append(type(loader)) or real_document(loader))
+    real_load = yaml.load
+    monkeypatch.setattr(yaml, 'load', lambda text, Loader: loaders.append(Loader) or real_load(text, Loader=Loader))
     return loaders
 
 
 @needs_libyaml
 def test_a_configuration_is_read_with_the_agents_csafeloader(monkeypatch):
     loaders = spy_loaders(monkeypatch)
-    assert load_yaml('kind: Pod\nspec: {containers: []}\n')['kind'] == 'Pod'  # flow style: not for block_yaml.py
+    assert load_yaml('kind: Pod\nspec:\n  containers: []\n')['kind'] == 'Pod'
     assert loaders == [yaml.CSafeLoader]
 
 
@@ -223,123 +222,6 @@ def test_a_document_nested_deeper_than_any_configuration_is_not_yaml_and_crashes
     assert result.returncode == 0 and result.stdout.strip() == 'survived', (result.returncode, result.stderr[-500:])
 
 
-# Documents setting._tree must leave to pyyaml's constructor, or build exactly as it does: aliases (shared, recursive),
-# merge and value keys, tags of collections and of scalars, complex keys, repeated keys, nesting past its depth.
-TREE_EDGES = [
-    '&a [*a]\n',
-    'a: &x {b: [1]}\nc: *x\n',
-    'a: &s text\nb: *s\nc: &t 2001-12-14\nd: *t\n',
-    '!!set {a, b}\n',
-    '!!omap [a: 1, b: 2]\n',
-    'p: !!pairs [a: 1, a: 2]\n',
-    '=: value\n',
-    '{=: x, a: =}\n',
-    '<<: {a: 1}\nb: 2\n',
-    'a: 2001-13-01\n<<: [x]\n',
-    '? [a]\n: b\n',
-    '? {a: 1}\n: b\n',
-    '!custom x\n',
-    'a: !!python/name:os.system\n',
-    'a: !!binary aGVsbG8=\n',
-    'a: !!binary "!!"\n',
-    'a: 1\na: 2\nb: {c: 1, c: [2]}\n',
-    '- !!str 1\n- !!int "2"\n- !!float 3\n- !!null ""\n- !!bool yes\n- !!timestamp 2002-12-14\n',
-    '!!seq [a]\n',
-    '!!map {a: 1}\n',
-    '!!str [a]\n',
-    'a: ' + '[' * 70 + ']' * 70 + '\n',
-    'a: ' + '{b: ' * 70 + 'x' + '}' * 70 + '\n',
-    'x\n',
-    '~\n',
-    '{1: a, 1.0: b, true: c, ~: d, 2001-12-14: e}\n',
-]
-
-
-def outcome(read):
-    """What a read gives: its value as repr shows it (types and sharing alike), or 'unreadable' for an error load_yaml
-    reads as no document. Which of two such errors comes first may differ: pyyaml defers the filling of nested
-    collections, setting._tree constructs depth first."""
-    try:
-        return repr(read())
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError, AttributeError, KeyError, OverflowError):
-        return 'unreadable'
-
-
-@needs_libyaml
-@pytest.mark.parametrize('text', EDGE_DOCUMENTS + TREE_EDGES, ids=range(len(EDGE_DOCUMENTS + TREE_EDGES)))
-@pytest.mark.parametrize('loader', ['CSafeLoader', 'python composer', 'go-yaml v2 variant'])
-def test_a_document_is_constructed_as_pyyamls_own_constructor_does(text, loader):
-    loader = {
-        'CSafeLoader': yaml.CSafeLoader,
-        'python composer': setting._python_composer(),
-        'go-yaml v2 variant': manifests._as_go_yaml_v2(yaml.CSafeLoader),
-    }[loader]
-    assert outcome(lambda: setting._document(loader(text))) == outcome(lambda: yaml.load(text, Loader=loader))
-
-
-@needs_libyaml
-@settings(max_examples=300, deadline=None)
-@given(documents, st.sampled_from([{}, {'default_flow_style': True}, {'default_style': '"'}, {'width': 4}]))
-def test_generated_documents_are_constructed_as_pyyamls_own_constructor_does(document, style):
-    shared = [document, {'again': document}, document]  # safe_dump writes an anchor and aliases for a shared node
-    for text in (yaml.safe_dump(document, allow_unicode=True, **style), yaml.safe_dump(shared, **style)):
-        constructed = outcome(functools.partial(setting._document, yaml.CSafeLoader(text)))
-        assert constructed == outcome(functools.partial(yaml.load, text, Loader=yaml.CSafeLoader))
-
-
-@needs_libyaml
-@pytest.mark.parametrize(
-    ('text', 'by_pyyaml'),
-    [
-        (KUBEADM_MANIFEST, False),
-        ('a: 1\nb: [x, {c: ~}]\n', False),
-        ('a: &x [1]\nb: *x\n', True),
-        ('<<: {a: 1}\n', True),
-    ],
-)
-def test_a_plain_tree_is_built_without_pyyamls_constructor(text, by_pyyaml):
-    """The tree a manifest is (no alias, merge key or tag of its own) is built by setting._tree, in a quarter of the
-    time; the rest by pyyaml, which shares an aliased node's object as setting._tree would not."""
-    calls = []
-    loader = yaml.CSafeLoader(text)
-    real = loader.construct_document
-    loader.construct_document = lambda node: calls.append(node) or real(node)
-    document = setting._document(loader)
-    assert bool(calls) == by_pyyaml
-    assert document == yaml.load(text, Loader=yaml.CSafeLoader)
-    if text.startswith('a: &x'):
-        assert document['a'] is document['b']
-
-
-@needs_libyaml
-def test_a_deep_document_is_constructed_without_a_deep_python_stack():
-    """pyyaml's constructor fills nested collections from a queue, not by recursion: a document 200 deep reads with
-    200 frames to spare, so setting._tree, which recurses, leaves documents past its depth to it."""
-    text = '- ' * 200 + 'x\n'
-    frames, frame = 0, sys._getframe()
-    while frame is not None:
-        frames, frame = frames + 1, frame.f_back
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(frames + 200)
-    try:
-        document = setting._document(yaml.CSafeLoader(text))
-    finally:
-        sys.setrecursionlimit(limit)
-    assert repr(document) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
-
-
-def test_a_loader_that_constructs_otherwise_is_left_to_its_own_constructor():
-    assert setting._builds_trees_as_safe_constructor(yaml.SafeLoader)
-    assert not setting._builds_trees_as_safe_constructor(manifests._as_go_yaml_v2(yaml.SafeLoader))
-
-    class StringsAsBytes(yaml.SafeLoader):
-        pass
-
-    StringsAsBytes.add_constructor('tag:yaml.org,2002:str', lambda loader, node: node.value.encode())
-    assert not setting._builds_trees_as_safe_constructor(StringsAsBytes)
-    assert setting._document(StringsAsBytes('a: b\n')) == {b'a': b'b'}
-
-
 def test_the_kubeadm_manifest_sets_the_client_ca_file():
     assert manifests.manifest_setting(KUBEADM_MANIFEST) == manifests.ManifestSetting('/etc/kubernetes/pki/ca.crt')
 
@@ -372,7 +254,7 @@ def test_an_unchanged_manifest_is_parsed_once_and_a_changed_one_again(
     apiservers(['/usr/local/bin/kube-apiserver', f'--client-ca-file={ca}', '--tls-cert-file=/etc/kubernetes/pki/x.crt'])
     parsed = []
     real_load_yaml = manifests.load_yaml
-    monkeypatch.setattr(manifests, 'load_yaml', lambda text: parsed.append(1) or real_load_yaml(text))
+    monkeypatch.setattr(manifests, 'load_yaml', lambda *a, **k: parsed.append(1) or real_load_yaml(*a, **k))
     check = make_check({'host_root': f'{workdir}/host', 'rescan_every': 1})
     for _ in range(3):
         aggregator.reset()

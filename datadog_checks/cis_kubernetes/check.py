@@ -40,7 +40,7 @@ from .distributions.setting import ClientCaSetting
 from .files_in_root import read_file_in_root
 from .judging import Finding, against_manifest, judge, node_verdict
 from .listeners import probe_apiserver
-from .process_table import ProcessScan, ProcessTable
+from .process_table import ProcessScan, scan_processes
 from .processes import ApiserverProcess, is_same_process_running
 from .procfs import process_credentials
 from .reporting import agent_text, message
@@ -72,7 +72,6 @@ class CisKubernetesCheck(Announcing, AgentCheck):
             version = self.settings.benchmark_version
             self.tags += [f'cis_benchmark_version:{version}', f'cis_control:{CONTROL.numbering[version]}']
         self._scan_result = ProcessScan(apiservers=(), witnesses=frozenset())
-        self._process_table = ProcessTable()  # rescans look only at what changed
         self._credentials: dict[tuple[int, int], Credentials] = {}  # each apiserver's, read once
         self._apiservers: list[ApiserverProcess] = []
         # Resolved once per process: what its distribution's configuration said when the process was first seen.
@@ -84,7 +83,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         self._runs_since_scan = 0
         # The content last read from each CA file and what it holds: an unchanged file is compared, not parsed again.
         self._bundles: dict[str, tuple[bytes, CaBundle]] = {}
-        self._manifest_texts: dict[str, tuple[str, ManifestSetting]] = {}  # path in a root -> its text, what it sets
+        self._manifest_texts: dict[str, tuple[bytes, ManifestSetting]] = {}  # path in a root -> its bytes, what it sets
         self._secrets: set[str] = set()
         self._clock = time.time  # wall-clock time of a run, for events and the persistent cache
         self._monotonic = time.monotonic  # time between announcements, immune to clock steps
@@ -164,7 +163,7 @@ class CisKubernetesCheck(Announcing, AgentCheck):
         return self._apiservers
 
     def _scan(self, procfs: str) -> None:
-        self._scan_result = self._process_table.scan(procfs)
+        self._scan_result = scan_processes(procfs)
         etcd_only = [pid for name, pid in self._scan_result.supervisors if name == 'rke2']
         if etcd_only and all(rke2_disables_apiserver(procfs, pid) for pid in etcd_only):  # an etcd-only RKE2 server
             self._scan_result = replace(self._scan_result, witnesses=self._scan_result.witnesses - {'rke2'})

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import psutil
+
 from .flags import effective_flags
-from .procfs import process_name, process_stat, read_proc_bytes, split_cmdline
+from .procfs import process_stat
 
 APISERVER_PROGRAM = 'kube-apiserver'
 # Every rule below is as narrow as the evidence for it: tests/data/process_identities.yaml holds what real nodes show
@@ -58,11 +60,6 @@ class ApiserverProcess:
         return f'{self.name} (pid {self.pid})'
 
 
-def might_be_apiserver(program: str) -> bool:
-    """Cheap first filter on the executable's name, or the process name when the executable is hidden."""
-    return program in CANDIDATE_NAMES
-
-
 def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
     """(the words of argv, whether it is a rewritten title): gspt writes one string with spaces, then NUL padding."""
     if argv and ' ' in argv[0] and not any(argv[1:]):
@@ -70,24 +67,30 @@ def process_title(argv: Sequence[str]) -> tuple[list[str], bool]:
     return list(argv), False
 
 
-def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool] | None:
+def identify(comm: str, argv: Sequence[str], executable: str = '') -> tuple[str, tuple[str, ...], bool] | None:
     """(kind, the apiserver's arguments, whether they are hidden) when the process runs kube-apiserver, else None.
 
-    Identity comes from what the process is (its name and program, a multi-call binary's subcommand), never from
-    text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the apiserver's flags but
-    are not the apiserver; and never from a prefix of a name (kops's `kube-apiserver-healthcheck` sidecar shows as
-    `kube-apiserver-`).
+    Identity comes from what the process is (its name and program, a multi-call binary's subcommand, an apiserver's
+    flags), never from text in its arguments: wrappers such as go-runner, watch-termination or `sh -c` carry the
+    apiserver's flags but are not the apiserver. `executable`: the name of its executable, which names a program
+    re-executed through /proc/self/exe (comm `exe`: k3s's logging and reaping child).
     """
     argv, hidden = process_title(argv)
     if not argv:
         return None
+    if comm == 'exe' and executable:
+        comm = executable[:COMM_MAX_LENGTH]
     program = argv[0].rsplit('/', 1)[-1]
     if comm == 'k3s-server' and program == 'k3s':  # argv[0] is the k3s the service started; comm, the symlink
+        if argv[1:2] == ['init']:  # the parent that logs or reaps for the server it re-executed (--log, pid 1)
+            return None
         return 'k3s', tuple(argv[2:] if argv[1:2] in (['server'], ['agent']) else argv[1:]), hidden
-    if program != comm:
+    if program[:COMM_MAX_LENGTH] != comm[:COMM_MAX_LENGTH]:  # psutil names a process by argv[0] past 15
         return None
     if program == APISERVER_PROGRAM:
         return 'kube-apiserver', tuple(argv[1:]), hidden
+    if program.startswith(APISERVER_PROGRAM):  # a renamed build, or kops's kube-apiserver-healthcheck sidecar
+        return ('kube-apiserver', tuple(argv[1:]), hidden) if runs_as_apiserver(argv[1:]) else None
     kind, subcommands = EMBEDDING_PROGRAMS.get(program, (None, None))
     if kind is None:
         return None
@@ -103,6 +106,12 @@ def identify(comm: str, argv: Sequence[str]) -> tuple[str, tuple[str, ...], bool
             return None
         return kind, tuple(arg for arg in rest[1:] if arg != 'api'), hidden
     return kind, tuple(argv[2:]), hidden
+
+
+def runs_as_apiserver(args: Sequence[str]) -> bool:
+    """The command line is kube-apiserver's: it refuses to start without --etcd-servers (its storage), which only
+    distributions embedding it leave out. kops's kube-apiserver-healthcheck takes --ca-cert, --client-cert..."""
+    return bool(effective_flags(args).get('etcd-servers'))
 
 
 def _starts_no_control_plane(args: Sequence[str]) -> bool:
@@ -148,26 +157,37 @@ def disables_apiserver(args: Sequence[str]) -> bool:
     return last_bool_value(args, '--disable-apiserver', 'false') not in FALSE_WORDS
 
 
-def read_apiserver_process(procfs: str, pid: int) -> ApiserverProcess | None:
-    """The process `pid` as an apiserver, or None when it is something else or went away while we looked."""
+def read_apiserver_process(procfs: str, pid: int, executable: str = '') -> ApiserverProcess | None:
+    """The process `pid` as an apiserver, or None when it is something else or went away while we looked.
+    `executable`: the name of its executable, when the Agent may read it.
+
+    Its name, command line and parent come from psutil, which reads `procfs` (psutil.PROCFS_PATH, which the Agent sets
+    from its procfs_path); its start in clock ticks from /proc/<pid>/stat: with the pid, which process this is, checked
+    at every run by is_same_process_running (psutil's create_time moves with the wall clock)."""
+    if procfs != psutil.PROCFS_PATH:
+        psutil.PROCFS_PATH = procfs
     try:
         stat = process_stat(procfs, pid)
-        identity = identify(stat.name, split_cmdline(read_proc_bytes(procfs, pid, 'cmdline')))
-    except (OSError, ValueError):
+        process = psutil.Process(pid)
+        with process.oneshot():
+            name, argv, ppid = process.name(), process.cmdline(), process.ppid()
+        parent = psutil.Process(ppid).name() if ppid else ''
+    except (OSError, ValueError, psutil.Error):  # gone (NoSuchProcess, ZombieProcess), or hidden (AccessDenied)
         return None
+    identity = identify(name, argv, executable)
     if identity is None:
         return None
     kind, args, hidden = identity
     return ApiserverProcess(
         pid=pid,
         start_ticks=stat.start_ticks,
-        name=stat.name,
+        name=name,
         args=args,
         flags=effective_flags(args),
         kind=kind,
         args_hidden=hidden,
-        ppid=stat.ppid,
-        parent=process_name(procfs, stat.ppid),
+        ppid=ppid,
+        parent=parent,
     )
 
 

@@ -45,10 +45,21 @@ import (
 	"gopkg.in/yaml.v2"
 )
 
+type envVar struct {
+	Name      string           `json:"name"`
+	Value     string           `json:"value"`
+	ValueFrom *json.RawMessage `json:"valueFrom"`
+}
+
 type container struct {
 	Name    string   `json:"name"`
 	Command []string `json:"command"`
 	Args    []string `json:"args"`
+	Env     []envVar `json:"env,omitempty"`
+	// Command and args as the kubelet runs them, $(VAR) expanded; Unresolved: a reference named a variable not set
+	// by value here (valueFrom, envFrom, or a service link the kubelet may add), which this leaves as written.
+	Expanded   []string `json:"expanded"`
+	Unresolved bool     `json:"unresolved"`
 }
 
 type pod struct {
@@ -127,7 +138,7 @@ func convertToJSONableObject(yamlObj interface{}) (interface{}, error) {
 	}
 }
 
-var podFields = []string{"spec", "containers", "name", "command", "args"}
+var podFields = []string{"spec", "containers", "name", "command", "args", "env", "value", "valueFrom"}
 
 // caseSensitive rewrites JSON so that encoding/json, which also matches a key that differs from a field's name only
 // in case (or by Unicode folding: "ſpec"), matches exactly as sigs.k8s.io/json does: such keys are renamed to
@@ -226,7 +237,79 @@ func read(data []byte) result {
 	if containers == nil {
 		containers = []container{}
 	}
+	for i := range containers {
+		expandCommand(&containers[i])
+	}
 	return result{Ok: true, Containers: containers}
+}
+
+// expandCommand does what the kubelet does to a container's command and args before it runs them (kubernetes
+// pkg/kubelet/kuberuntime makeEnvironmentVariables, then pkg/kubelet/container/helpers.go
+// ExpandContainerCommandAndArgs): each env value expanded over the variables before it, then every word over all.
+func expandCommand(c *container) {
+	known := map[string]string{}
+	unknown := map[string]bool{}
+	for _, v := range c.Env {
+		if v.ValueFrom != nil {
+			unknown[v.Name] = true
+			delete(known, v.Name)
+			continue
+		}
+		value, resolved := expand(v.Value, known)
+		if resolved {
+			known[v.Name] = value
+			delete(unknown, v.Name)
+		} else {
+			unknown[v.Name] = true
+			delete(known, v.Name)
+		}
+	}
+	c.Expanded = []string{}
+	for _, word := range append(append([]string{}, c.Command...), c.Args...) {
+		expanded, resolved := expand(word, known)
+		c.Expanded = append(c.Expanded, expanded)
+		c.Unresolved = c.Unresolved || !resolved
+	}
+}
+
+// expand is Kubernetes' third_party/forked/golang/expansion Expand, written from its behaviour: byte by byte, `$$`
+// is `$`, `$(NAME)` is NAME's value or stays as written when NAME is not set, `$(` without `)` and `$` before
+// anything else stay as they are, the byte after `$` included. resolved is false when a reference was left.
+func expand(input string, vars map[string]string) (string, bool) {
+	var buf bytes.Buffer
+	resolved := true
+	checkpoint := 0
+	for cursor := 0; cursor < len(input); cursor++ {
+		if input[cursor] != '$' || cursor+1 >= len(input) {
+			continue
+		}
+		buf.WriteString(input[checkpoint:cursor])
+		rest := input[cursor+1:]
+		advance := 1
+		switch rest[0] {
+		case '$':
+			buf.WriteByte('$')
+		case '(':
+			end := strings.IndexByte(rest[1:], ')')
+			if end < 0 {
+				buf.WriteString("$(")
+				break
+			}
+			name := rest[1 : end+1]
+			if value, ok := vars[name]; ok {
+				buf.WriteString(value)
+			} else {
+				buf.WriteString("$(" + name + ")")
+				resolved = false
+			}
+			advance = end + 2
+		default:
+			buf.WriteString("$" + string(rest[0]))
+		}
+		cursor += advance
+		checkpoint = cursor + 1
+	}
+	return buf.String() + input[checkpoint:], resolved
 }
 
 func main() {

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..control import CONTROL
-from ..files_in_root import read_text_in_root
+from ..files_in_root import CONFIG_FILE_SIZE, read_file_in_root
 from ..flags import effective_flags
 from ..processes import APISERVER_PROGRAM
 from .setting import as_list, as_mapping, load_yaml
@@ -34,37 +34,119 @@ class ManifestSetting:
     comparable: bool = True  # False: the kubelet would refuse it, or it runs the apiserver in a way not read here
 
 
-def read_manifest(root: str, path: str) -> str | None:
-    """The text of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
+def read_manifest(root: str, path: str) -> bytes | None:
+    """The bytes of the static pod manifest at `path`, read through `root`; None when there is none. A manifest the
     Agent may not read counts as absent (nothing to compare with)."""
-    try:
-        text, _ = read_text_in_root(root, root, path)
-    except PermissionError:
-        return None
-    return text
+    content = read_file_in_root(root, root, path, CONFIG_FILE_SIZE, with_steps=False)
+    return None if content.problem == 'permission' else content.data
 
 
-def manifest_setting(text: str) -> ManifestSetting:
-    """What a static pod manifest's text sets for kube-apiserver. A manifest the kubelet would refuse to decode
+def manifest_setting(data: bytes | str) -> ManifestSetting:
+    """What a static pod manifest sets for kube-apiserver. A manifest the kubelet would refuse to decode
     (tests/test_manifest_oracle.py) sets nothing this check may compare or judge."""
-    if text.lstrip()[:1] == '{':
+    if isinstance(data, str):
+        data = data.encode()
+    is_json = data.decode('utf-8', 'replace').lstrip(GO_SPACES)[:1] == '{'
+    if is_json:  # Go's JSON decoding replaces invalid UTF-8 in strings with U+FFFD, as this decoding does
+        text = data.decode('utf-8', 'replace')
         document = as_mapping(_json_pod(text))
     else:
-        document = as_mapping(load_yaml(text))
+        text = yaml_text(data)
+        if text is None or _other_yaml_version(text):
+            return ManifestSetting(None, comparable=False)
+        document = as_mapping(load_yaml(text, first_document=True))
         if '<<' in text or _go_yaml_reads_otherwise(document):
-            document = as_mapping(load_yaml(text, _as_go_yaml_v2))
+            document = as_mapping(load_yaml(text, _as_go_yaml_v2, first_document=True))
     if document.get('apiVersion') != 'v1' or document.get('kind') != 'Pod' or _has_null_key(document):
         return ManifestSetting(None, comparable=False)
-    if '\\/' in text and text.lstrip()[:1] != '{':
+    if '\\/' in text and not is_json:
         return ManifestSetting(None, comparable=False)  # go-yaml v2 knows no `\/` escape (libyaml does)
     containers = as_mapping(document.get('spec')).get('containers') or []
     if not isinstance(containers, list) or not all(_decodes_as_container(c) for c in containers):
         return ManifestSetting(None, comparable=False)
     container = next((c for c in containers if c.get('name') == 'kube-apiserver'), containers[0] if containers else {})
-    arguments = apiserver_arguments(as_list(container.get('command')) + as_list(container.get('args')))
+    argv = expanded_argv(container)
+    arguments = None if argv is None else apiserver_arguments(argv)
     if arguments is None:
         return ManifestSetting(None, comparable=False)
     return ManifestSetting(effective_flags(arguments).get(CONTROL.flag))
+
+
+# What Go's unicode.IsSpace takes, where apimachinery's ToJSON looks for the `{` of a JSON file.
+GO_SPACES = '\t\n\v\f\r \x85\xa0\u1680' + ''.join(map(chr, range(0x2000, 0x200B))) + '\u2028\u2029\u202f\u205f\u3000'
+YAML_DIRECTIVE = re.compile(r'%YAML[ \t]+([0-9]+)\.([0-9]+)')
+
+
+def yaml_text(data: bytes) -> str | None:
+    """The characters go-yaml v2 reads from a file's bytes (reader.go, yaml_parser_determine_encoding): UTF-16 after
+    its byte order mark, UTF-8 otherwise; None where it refuses them (a Latin-1 byte, an overlong or surrogate
+    sequence: Python's strict decoders refuse exactly those). The characters YAML forbids (controls) are refused by
+    libyaml's reader when the loader reads the text, as by go-yaml's."""
+    try:
+        if data[:2] in (b'\xff\xfe', b'\xfe\xff'):
+            return data.decode('utf-16')
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError:
+        return None
+
+
+def _other_yaml_version(text: str) -> bool:
+    """A `%YAML` directive for another version than 1.1, which go-yaml v2 refuses (parserc.go,
+    yaml_parser_process_directives: "found incompatible YAML document") and libyaml reads as 1.2. Directives stand
+    before the first document's `---`, after blank and comment lines at most."""
+    for line in text.split('\n'):
+        if line.startswith('%'):
+            version = YAML_DIRECTIVE.match(line)
+            if version is not None and version.groups() != ('1', '1'):
+                return True
+        elif line.strip() and not line.lstrip().startswith('#'):
+            return False
+    return False
+
+
+def expanded_argv(container: Mapping) -> list[str] | None:
+    """The container's command and args as the kubelet runs them: `$(VAR)` expanded from the container's `env`
+    (kubernetes pkg/kubelet/container/helpers.go ExpandContainerCommandAndArgs, third_party/forked/golang/expansion
+    Expand); None when a reference names no variable set here by value (valueFrom, envFrom, a service link: the
+    kubelet may know it, the check cannot)."""
+    argv = as_list(container.get('command')) + as_list(container.get('args'))
+    if not any('$' in word for word in argv):
+        return argv
+    env: dict[str, str | None] = {}  # name -> value; None: not known here
+    for variable in _listed(container.get('env')):
+        if not isinstance(variable, Mapping) or not isinstance(variable.get('name'), str):
+            return None
+        value = variable.get('value')
+        known = variable.get('valueFrom') is None and isinstance(value, str | None)
+        env[variable['name']] = expand_references(value or '', env) if known else None
+    expanded = [expand_references(word, env) for word in argv]
+    return None if None in expanded else expanded
+
+
+def expand_references(text: str, env: Mapping[str, str | None]) -> str | None:
+    """`text` with `$(NAME)` replaced by NAME's value and `$$` by `$`, as Kubernetes' expansion.Expand does; None when
+    a reference's value is not known here, or `$` precedes a non-ASCII character (Go then splits its bytes)."""
+    out, i = [], 0
+    while i < len(text):
+        character = text[i]
+        if character != '$' or i + 1 == len(text):
+            out.append(character)
+            i += 1
+            continue
+        following = text[i + 1]
+        end = text.find(')', i + 2) if following == '(' else -1
+        if end >= 0:
+            value = env.get(text[i + 2 : end])
+            if value is None:  # not set by value: the kubelet may know it (a service link), or leave it as written
+                return None
+            out.append(value)
+            i = end + 1
+        elif not following.isascii():
+            return None
+        else:  # `$$` is `$`; `$(` with no `)` and `$x` stay as they are
+            out.append('$' if following == '$' else '$' + following)
+            i += 2
+    return ''.join(out)
 
 
 # The kubelet reads a static pod file as sigs.k8s.io/yaml's YAMLToJSON does (go-yaml v2 into interface{}, map keys
