@@ -40,7 +40,8 @@ case "${1:-}" in
     # The check judges every kube-apiserver it can see and probes it on loopback: as root, the suite runs in PID and
     # network namespaces of its own (loopback up), so that an apiserver or a probe elsewhere on this machine (a kind
     # cluster, another checkout's tests or benchmark) can neither join the stand-ins it judges nor reach its servers.
-    if [ "$(id -u)" = 0 ] && [ -z "${CISK_OWN_NAMESPACES:-}" ] && unshare --pid --net --fork --mount-proc true 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && [ -z "${CISK_OWN_NAMESPACES:-}" ] && command -v ip >/dev/null \
+        && unshare --pid --net --fork --mount-proc true 2>/dev/null; then
       exec env CISK_OWN_NAMESPACES=1 unshare --pid --net --fork --mount-proc \
         sh -c 'ip link set lo up && exec "$0" -m pytest "$@"' "$VENV/bin/python" "$@"
     fi

@@ -3060,8 +3060,10 @@ def _judge(process, setting, content, bundle, now, days_warning) -> Finding:
         problem, detail = (content.problem, content.detail) if content else ('error', 'was not read')
         if problem in ('missing', 'not_regular'):
             reason = f'FAIL: {the_file} {detail}; the apiserver cannot load it and will not restart.'
-            fix = f'Restore {ca_file} as {CA_BUNDLE} (from a backup or another control-plane node), or point '
-            fix += '--client-ca-file at the file that holds that bundle, before the apiserver restarts.'
+            fix = (
+                f'Restore {ca_file} as {CA_BUNDLE} (from a backup or another control-plane node), or point '
+                '--client-ca-file at the file that holds that bundle, before the apiserver restarts.'
+            )
             return Finding(CRITICAL, reason, process, ca_file, fix=fix)
         if problem == 'permission':
             reason = (
