@@ -97,15 +97,13 @@ def wrapped(text: str, indent: str) -> str:
     return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent + '  ')
 
 
-def folded(value, limit: int = 100):
-    """A log's JSON with long strings cut, so that each line reads on a screen."""
-    if isinstance(value, dict):
-        return {key: folded(item, limit) for key, item in value.items()}
-    if isinstance(value, list):
-        return [folded(item, limit) for item in value]
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 1] + '…'
-    return value
+def folded(log: dict, limit: int = 100) -> list[str]:
+    """A log's JSON a field to a line, each value cut at `limit` characters, so that it reads on a screen."""
+    lines = []
+    for key in sorted(log):
+        value = json.dumps(log[key], sort_keys=True, ensure_ascii=False)
+        lines.append(f'"{key}": ' + (value if len(value) <= limit else value[: limit - 1] + '…'))
+    return lines
 
 
 def details(title: str, result: dict) -> None:
@@ -130,8 +128,8 @@ def details(title: str, result: dict) -> None:
                 print(wrapped(line, '      | ') if line else '      |')
     print('  Finding logs (as the Agent ships them to Logs, for Cloud SIEM; long values folded):')
     for log in result['logs'] or ['(none sent)']:
-        text = json.dumps(folded(log), sort_keys=True, indent=2, ensure_ascii=False) if isinstance(log, dict) else log
-        print(textwrap.indent(text, '    '))
+        for line in folded(log) if isinstance(log, dict) else [log]:
+            print(f'    {line}')
 
 
 def nodes(workdir: str) -> list[Node]:
