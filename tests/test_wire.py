@@ -218,6 +218,12 @@ def tls12_handshake(port: int) -> None:
         context.wrap_socket(sock)
 
 
+def test_stand_in_ports_are_below_the_ephemeral_range():
+    """No outgoing connection, the stand-in's own --connections-first ones included, can take a port chosen so."""
+    low = int(Path('/proc/sys/net/ipv4/ip_local_port_range').read_text().split()[0])
+    assert wire_server.free_port() < low or low <= 10000
+
+
 def test_only_the_test_s_own_failed_handshakes_are_counted(serve, pki):
     """A TLS 1.2 handshake from another process fails on a TLS 1.3-only server and is logged, but is not the test's;
     the same handshake from the test's process is."""
