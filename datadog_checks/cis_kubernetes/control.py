@@ -106,9 +106,10 @@ CONTROL = Control(
         ),
         'microshift': 'MicroShift generates and manages its client CA; it cannot be configured from the node.',
     },
-    # kubeadm renews leaf certificates only (kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs);
-    # k3s and RKE2 document `certificate rotate-ca` (docs.k3s.io/cli/certificate, docs.rke2.io/security/certificates);
-    # MicroK8s `refresh-certs --cert ca.crt` (microk8s.io/docs/command-reference).
+    # kubeadm renews leaf certificates only, CA rotation is manual (kubernetes.io: kubeadm-certs, "Manual Rotation of
+    # CA Certificates"); k3s and RKE2 document `certificate rotate-ca` for their CAs (docs.k3s.io/cli/certificate,
+    # validated in k3s-io/k3s issue 7083; docs.rke2.io/security/certificates); MicroK8s `refresh-certs --cert
+    # ca.crt` (its command reference, and `microk8s refresh-certs --cert ca.crt` in public use).
     ca_rotation={
         'kubernetes': (
             'Renew the client CA: issue a new CA certificate, add it to the bundle beside the old one, reissue the '
